@@ -125,8 +125,8 @@ def load_image(path) -> np.ndarray:
     if im.mode != 'RGB': im = im.convert('RGB')
     return np.array(im, dtype=np.uint8)
 
-def save_image(path, rgb) -> Path:
-    "Write an (H, W, 3) or (H, W) uint8 image as JPEG (.jpg/.jpeg, quality 95) or PNG (.png), atomically."
+def save_image(path, rgb, quality: int = 95, subsampling: int = 0) -> Path:
+    "Write an (H, W, 3) or (H, W) uint8 image as JPEG (.jpg/.jpeg; `quality`, chroma `subsampling` 0 = 4:4:4 keeps colour at full resolution) or PNG (.png), atomically."
     from PIL import Image
     path = Path(path)
     fmt = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG'}.get(path.suffix.lower())
@@ -135,7 +135,7 @@ def save_image(path, rgb) -> Path:
     if a.dtype != np.uint8: raise _err(path, f'image must be uint8, got {a.dtype}')
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or 0 in a.shape:
         raise _err(path, f'image must be (H, W, 3) RGB or (H, W) grey, got shape {a.shape}')
-    with atomic_path(path) as tmp: Image.fromarray(a).save(tmp, format=fmt, **({'quality': 95} if fmt == 'JPEG' else {}))
+    with atomic_path(path) as tmp: Image.fromarray(a).save(tmp, format=fmt, **(dict(quality=quality, subsampling=subsampling) if fmt == 'JPEG' else {}))
     return path
 
 # %% ../nbs/01_data.ipynb #8f467a2b

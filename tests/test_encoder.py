@@ -1,0 +1,290 @@
+"""wsvseg.encoder: torchvision weight loading (the bad-file catalogue), CAM (Eq. 2) against the forward pass,
+average precision against a brute-force reference, resumable training, and DDP on CPU through torchrun."""
+import math, os, signal, subprocess, sys, textwrap, time
+from dataclasses import replace
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from wsvseg.core import EncoderConfig, Vocab, RunDir
+from wsvseg.encoder import (Encoder, build_encoder, load_vgg16_weights, WeightsError, VGG16_LAYERS, VGG16_CONV_INDICES,
+                            class_activation_maps, multiscale_attention, normalize_attention, average_precision,
+                            mean_average_precision, ImageSet, train_encoder, load_checkpoint, load_encoder, save_checkpoint,
+                            make_optimizer, object_attention_stats)
+
+ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------- torchvision-format weight files
+def vgg16_state(features_only=False, prefix='features.', bn=False, seed=0):
+    "A state_dict with the real shapes of torchvision's vgg16() (or vgg16_bn()), random values."
+    g, sd, c, i = torch.Generator().manual_seed(seed), {}, 3, 0
+    for v in VGG16_LAYERS:
+        if v == 'M': i += 1; continue
+        sd[f'{prefix}{i}.weight'] = torch.randn(v, c, 3, 3, generator=g) * 0.01
+        sd[f'{prefix}{i}.bias'] = torch.randn(v, generator=g)
+        if bn:
+            for k in ('weight', 'bias', 'running_mean', 'running_var'): sd[f'{prefix}{i + 1}.{k}'] = torch.ones(v)
+            sd[f'{prefix}{i + 1}.num_batches_tracked'] = torch.tensor(0)
+        i += 3 if bn else 2
+        c = v
+    if not features_only:
+        for j, (o, n) in {0: (4096, 25088), 3: (4096, 4096), 6: (1000, 4096)}.items():
+            sd[f'classifier.{j}.weight'] = torch.zeros(1).expand(o, n)      # real shape, one stored value
+            sd[f'classifier.{j}.bias'] = torch.zeros(o)
+    return sd
+
+
+@pytest.fixture(scope='module')
+def vgg_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp('weights')
+    full = vgg16_state()
+    torch.save(full, d/'vgg16-397923af.pth')
+    torch.save(vgg16_state(features_only=True), d/'features_prefixed.pth')
+    torch.save(vgg16_state(features_only=True, prefix=''), d/'features_only.pth')
+    torch.save(vgg16_state(bn=True), d/'vgg16_bn.pth')
+    torch.save({'conv1.weight': torch.zeros(64, 3, 7, 7), 'fc.weight': torch.zeros(1000, 2048)}, d/'resnet.pth')
+    small = vgg16_state(features_only=True); small['features.28.weight'] = torch.zeros(512, 512, 1, 1)
+    torch.save(small, d/'wrong_shape.pth')
+    torch.save([torch.zeros(3)], d/'list.pth')
+    torch.save(torch.zeros(3), d/'tensor.pth')
+    torch.save({'epoch': 3, 'lr': 0.1}, d/'not_tensors.pth')
+    b = (d/'vgg16-397923af.pth').read_bytes()
+    (d/'truncated.pth').write_bytes(b[:len(b) // 2])
+    (d/'empty.pth').write_bytes(b'')
+    (d/'text.pth').write_text('these are not weights')
+    return d, full
+
+
+@pytest.fixture(scope='module')
+def vgg():
+    return Encoder(EncoderConfig(num_classes=20))
+
+
+def test_torchvision_file_loads(vgg_files, vgg):
+    d, full = vgg_files
+    load_vgg16_weights(vgg, d/'vgg16-397923af.pth')
+    for i in VGG16_CONV_INDICES:
+        assert torch.equal(vgg.features[i].weight.detach(), full[f'features.{i}.weight'])
+        assert torch.equal(vgg.features[i].bias.detach(), full[f'features.{i}.bias'])
+
+
+def test_build_encoder_loads_pretrained(vgg_files):
+    d, full = vgg_files
+    m = build_encoder(EncoderConfig(pretrained=str(d/'vgg16-397923af.pth'), new_conv_channels=64))
+    assert torch.equal(m.features[28].weight.detach(), full['features.28.weight'])
+
+
+@pytest.mark.parametrize('name', ['features_prefixed.pth', 'features_only.pth'])
+def test_features_only_files_load(vgg_files, vgg, name):
+    d, full = vgg_files
+    load_vgg16_weights(vgg, d/name)
+    assert torch.equal(vgg.features[0].weight.detach(), full['features.0.weight'])
+
+
+@pytest.mark.parametrize('name, message', [
+    ('vgg16_bn.pth', 'looks like VGG-16-BN'),
+    ('resnet.pth', 'no VGG-16 convolutional weights'),
+    ('wrong_shape.pth', 'features.28.weight is (512, 512, 1, 1) in the file but (512, 512, 3, 3)'),
+    ('list.pth', 'expected a state_dict'),
+    ('tensor.pth', 'expected a state_dict'),
+    ('not_tensors.pth', "expected a state_dict of tensors, but 'epoch' holds a int"),
+    ('truncated.pth', 'not a readable torch file, or is corrupt or truncated'),
+    ('empty.pth', 'weight file is empty'),
+    ('text.pth', 'not a readable torch file'),
+    ('missing.pth', 'weight file not found'),
+])
+def test_bad_weight_files(vgg_files, vgg, name, message):
+    d, _ = vgg_files
+    before = vgg.features[0].weight.detach().clone()
+    with pytest.raises(WeightsError, match=None) as e: load_vgg16_weights(vgg, d/name)
+    assert name in str(e.value) and message in str(e.value), str(e.value)
+    assert torch.equal(vgg.features[0].weight.detach(), before)        # nothing was copied
+
+
+def test_small_backbone_refuses_vgg16_weights(vgg_files):
+    d, _ = vgg_files
+    with pytest.raises(WeightsError, match="only backbone='vgg16' takes VGG-16 weights"):
+        load_vgg16_weights(Encoder(EncoderConfig(backbone='small')), d/'vgg16-397923af.pth')
+
+
+def test_missing_keys_are_named(tmp_path, vgg):
+    sd = vgg16_state(features_only=True); del sd['features.26.bias']
+    torch.save(sd, tmp_path/'partial.pth')
+    with pytest.raises(WeightsError, match=r"partial.pth: .*1 missing key\(s\), e.g. \['features.26.bias'\]"):
+        load_vgg16_weights(vgg, tmp_path/'partial.pth')
+
+
+# ---------------------------------------------------------------- CAM and attention
+def test_cam_gap_equals_logit_minus_bias():
+    torch.manual_seed(0)
+    m = Encoder(EncoderConfig(backbone='small', num_classes=7)).eval()
+    x = torch.rand(3, 3, 80, 112)
+    with torch.no_grad():
+        cam, logits = class_activation_maps(m, x), m(x)
+        assert cam.shape == (3, 7, 5, 7)
+        torch.testing.assert_close(cam.mean((2, 3)), logits - m.fc.bias, rtol=1e-5, atol=1e-5)
+        direct = torch.einsum('ndhw,d->nhw', m.feature_map(x), m.fc.weight[4])       # F(x)·W·y^c with y^c one-hot
+        torch.testing.assert_close(class_activation_maps(m, x, classes=4)[:, 0], direct)
+
+
+def test_multiscale_attention_shapes_and_max():
+    torch.manual_seed(1)
+    m = Encoder(EncoderConfig(backbone='small', num_classes=3, image_size=64, scales=(0.5, 1.0, 1.5)))
+    frames = np.random.default_rng(0).integers(0, 256, (5, 45, 70, 3), dtype=np.uint8)
+    a = multiscale_attention(m, frames, batch_size=2)
+    assert a.shape == (5, 3, 45, 70)
+    for s in (0.5, 1.0, 1.5):                                     # the max over scales is at least every single scale
+        assert (a >= multiscale_attention(m, frames, scales=(s,)) - 1e-5).all()
+    assert multiscale_attention(m, frames, classes=[2, 0]).shape == (5, 2, 45, 70)
+    n = normalize_attention(a)
+    assert n.min() >= 0 and torch.allclose(n.amax((-2, -1))[n.amax((-2, -1)) > 0], torch.tensor(1.0))
+
+
+# ---------------------------------------------------------------- average precision
+def ap_reference(scores, labels):
+    "AP from its definition: for each distinct threshold, precision and recall of everything at or above it."
+    P, ap, r_prev = sum(labels), 0.0, 0.0
+    for t in sorted(set(scores), reverse=True):
+        sel = [l for s, l in zip(scores, labels) if s >= t]
+        r = sum(sel) / P
+        ap += (r - r_prev) * sum(sel) / len(sel)
+        r_prev = r
+    return ap
+
+
+def test_average_precision_matches_reference():
+    g = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(g.integers(1, 40))
+        s = np.round(g.random(n), int(g.integers(1, 3)))
+        t = g.random(n) < g.uniform(0.1, 0.9)
+        if not t.any(): continue
+        assert math.isclose(average_precision(s, t), ap_reference(list(s), list(t.astype(int))), abs_tol=1e-12)
+    assert average_precision([3, 2, 1], [1, 1, 0]) == 1.0
+    assert math.isclose(average_precision([1, 1, 1], [1, 0, 0]), 1 / 3)          # all tied: precision of the whole set
+    m, ap = mean_average_precision(np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.5]]), np.array([[1, 0, 0], [0, 1, 0]]))
+    assert m == 1.0 and math.isnan(ap[2])                                          # a class without positives is left out
+
+
+def test_object_stats_part_vs_whole():
+    inst = np.zeros((30, 30), np.uint8); inst[5:25, 5:25] = 1; inst[5, 5:25] = 255
+    parts = np.zeros_like(inst); parts[6:10, 6:10] = 1
+    att = np.zeros((2, 30, 30), np.float32); att[0, 6:10, 6:10] = 1.0
+    (s,) = object_attention_stats(att, inst, {1: 1}, parts, thresholds=(0.5,))
+    assert s['peak_in_object'] and s['peak_in_part'] and s['part_covered'][0] == 1.0 and s['part_iou'][0] == 1.0
+    assert math.isclose(s['whole_iou'][0], 16 / (19 * 20))                        # void row excluded from the object
+
+
+# ---------------------------------------------------------------- training: resume and DDP
+def tiny_data(n=28, size=32, seed=0):
+    "Two classes: a red square (class 1) and/or a blue disc (class 2) on grey noise."
+    g = np.random.default_rng(seed)
+    imgs, Y = [], []
+    for i in range(n):
+        im = (g.random((size, size, 3)) * 60 + 100).astype(np.uint8)
+        y = np.array([i % 2 == 0 or i % 3 == 0, i % 2 == 1 or i % 3 == 0], np.float32)
+        if y[0]: x0, y0 = g.integers(0, size - 10, 2); im[y0:y0 + 10, x0:x0 + 10] = (220, 30, 30)
+        if y[1]:
+            cy, cx = g.integers(6, size - 6, 2); yy, xx = np.mgrid[:size, :size]
+            im[(yy - cy) ** 2 + (xx - cx) ** 2 < 25] = (30, 30, 220)
+        imgs.append(im); Y.append(y)
+    vocab = Vocab(['cat', 'dog'])
+    s = ImageSet([f'im{i}' for i in range(n)], imgs, np.stack(Y), vocab, name='tiny')
+    return {'train': s, 'test': s}
+
+
+TINY_CFG = EncoderConfig(backbone='small', width_div=16, new_conv_channels=256, image_size=32, epochs=3, batch_size=14, seed=3)
+
+
+def _weights(path):
+    return load_checkpoint(path)['model']
+
+
+def test_resume_gives_the_uninterrupted_result(tmp_path):
+    data = tiny_data()
+    _, met = train_encoder(data, tmp_path/'a', TINY_CFG, device='cpu', progress=False)
+    assert (tmp_path/'a'/'encoder'/'encoder.pt').exists() and RunDir(tmp_path/'a').is_done('encoder')
+    assert len(met['train_loss']) == 3 and 'mAP' in met
+    # "killed" after epoch 1, then the same command again
+    train_encoder(data, tmp_path/'b', TINY_CFG, device='cpu', progress=False, until_epoch=1)
+    assert load_checkpoint(tmp_path/'b'/'encoder'/'checkpoint.pt')['epoch'] == 1
+    assert not (tmp_path/'b'/'encoder'/'encoder.pt').exists()
+    _, met_b = train_encoder(data, tmp_path/'b', TINY_CFG, device='cpu', progress=False)
+    wa, wb = _weights(tmp_path/'a'/'encoder'/'encoder.pt'), _weights(tmp_path/'b'/'encoder'/'encoder.pt')
+    for k in wa: assert torch.equal(wa[k], wb[k]), k
+    assert met_b['train_loss'] == met['train_loss']
+    ck = torch.load(tmp_path/'b'/'encoder'/'checkpoint.pt', weights_only=True)
+    assert ck['epoch'] == 3 and ck['classes'] == ['cat', 'dog'] and ck['config']['image_size'] == 32
+    # a finished run is not trained again; another configuration in the same folder is refused
+    _, again = train_encoder(data, tmp_path/'b', TINY_CFG, device='cpu', progress=False)
+    assert again['train_loss'] == met['train_loss']
+    with pytest.raises(ValueError, match=r"checkpoint was made with different configuration keys \['lr'\]"):
+        train_encoder(data, tmp_path/'b', replace(TINY_CFG, lr=0.01), device='cpu', progress=False)
+    with pytest.raises(ValueError, match='different augmentation'):
+        train_encoder(data, tmp_path/'b', TINY_CFG, device='cpu', progress=False, jitter=0.3)
+    model, classes = load_encoder(tmp_path/'b'/'encoder'/'encoder.pt')
+    assert classes == ['cat', 'dog'] and not model.training
+
+
+def test_tiny_encoder_learns(tmp_path):
+    _, met = train_encoder(tiny_data(56), tmp_path, replace(TINY_CFG, epochs=12, width_div=8, new_conv_channels=512),
+                           device='cpu', progress=False)
+    assert met['train_loss'][-1] < met['train_loss'][0] and met['mAP'] > 0.8, met
+
+
+DDP_SCRIPT = textwrap.dedent('''
+    import os, sys, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, {tests!r})
+    from test_encoder import tiny_data, TINY_CFG
+    from wsvseg.encoder import train_encoder
+    model, _ = train_encoder(tiny_data(), sys.argv[1], TINY_CFG, device='cpu', progress=False, evaluate=False)
+    torch.save(model.state_dict(), os.path.join(sys.argv[1], f"rank{{os.environ['RANK']}}.pt"))
+''')
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    script = tmp_path/'ddp_train.py'
+    script.write_text(DDP_SCRIPT.format(tests=str(ROOT/'tests')))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', str(script), str(tmp_path/'run')]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    r0, r1 = (torch.load(tmp_path/'run'/f'rank{i}.pt', weights_only=True) for i in (0, 1))
+    for k in r0: assert torch.equal(r0[k], r1[k]), k                              # both ranks hold the same weights
+    ck = load_checkpoint(tmp_path/'run'/'encoder'/'checkpoint.pt')
+    assert ck['epoch'] == 3
+    for k in r0: assert torch.equal(ck['model'][k], r0[k])
+    # two processes with 7 images each take the steps one process takes with the 14: same weights up to rounding
+    single, _ = train_encoder(tiny_data(), tmp_path/'single', TINY_CFG, device='cpu', progress=False, evaluate=False)
+    for k, v in single.state_dict().items(): torch.testing.assert_close(v, r0[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_killed_process_resumes(tmp_path):
+    "A training process killed for real (SIGKILL) after its first checkpoint; rerunning finishes with the uninterrupted weights."
+    script = tmp_path/'train.py'
+    script.write_text(textwrap.dedent(f'''
+        import sys, torch
+        torch.set_num_threads(1)
+        sys.path.insert(0, {str(ROOT/'tests')!r})
+        from dataclasses import replace
+        from test_encoder import tiny_data, TINY_CFG
+        from wsvseg.encoder import train_encoder
+        train_encoder(tiny_data(), sys.argv[1], replace(TINY_CFG, epochs=int(sys.argv[2])), device='cpu', progress=False, evaluate=False)
+    '''))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
+    train_encoder(tiny_data(), tmp_path/'ref', replace(TINY_CFG, epochs=30), device='cpu', progress=False, evaluate=False)
+    p = subprocess.Popen([sys.executable, str(script), str(tmp_path/'killed'), '30'], env=env)
+    ck = tmp_path/'killed'/'encoder'/'checkpoint.pt'
+    t0 = time.time()
+    while not ck.exists() and time.time() - t0 < 120: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    k = load_checkpoint(ck)['epoch']
+    assert 1 <= k < 30, k
+    r = subprocess.run([sys.executable, str(script), str(tmp_path/'killed'), '30'], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    wa, wb = _weights(tmp_path/'ref'/'encoder'/'encoder.pt'), _weights(tmp_path/'killed'/'encoder'/'encoder.pt')
+    for key in wa: assert torch.equal(wa[key], wb[key]), key
