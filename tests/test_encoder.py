@@ -288,3 +288,21 @@ def test_killed_process_resumes(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     wa, wb = _weights(tmp_path/'ref'/'encoder'/'encoder.pt'), _weights(tmp_path/'killed'/'encoder'/'encoder.pt')
     for key in wa: assert torch.equal(wa[key], wb[key]), key
+
+
+# ---------------------------------------------------------------- VGG-16-BN (EncoderConfig.batchnorm)
+def test_vgg16_bn_file_loads_into_batchnorm_encoder(vgg_files):
+    d, _ = vgg_files
+    sd = torch.load(d/'vgg16_bn.pth', weights_only=True)
+    m = load_vgg16_weights(Encoder(EncoderConfig(batchnorm=True, new_conv_channels=64)), d/'vgg16_bn.pth')
+    assert torch.equal(m.features[40].weight.detach(), sd['features.40.weight'])      # conv5_3 sits at index 40 in vgg16_bn
+    assert torch.equal(m.features[41].running_var, sd['features.41.running_var'])
+    old = {k: v for k, v in sd.items() if not k.endswith('num_batches_tracked')}     # files saved before torch 0.4.1 lack the counter
+    torch.save(old, d/'vgg16_bn_old.pth')
+    load_vgg16_weights(Encoder(EncoderConfig(batchnorm=True, new_conv_channels=64)), d/'vgg16_bn_old.pth')
+
+
+def test_plain_file_into_batchnorm_encoder_says_why(vgg_files):
+    d, _ = vgg_files
+    with pytest.raises(WeightsError, match='vgg16_bn-6c64b313.pth'):
+        load_vgg16_weights(Encoder(EncoderConfig(batchnorm=True, new_conv_channels=64)), d/'vgg16-397923af.pth')

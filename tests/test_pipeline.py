@@ -10,7 +10,7 @@ def _run(*args, **kw):
 
 
 def test_help_says_what_is_read_and_written():
-    for cmd in ('wsvseg-world', 'wsvseg-demo'):
+    for cmd in ('wsvseg-world', 'wsvseg-demo', 'wsvseg-train-encoder', 'wsvseg-label-videos'):
         r = _run(cmd, '--help')
         assert r.returncode == 0, r.stderr
         assert 'write' in r.stdout.lower(), r.stdout
@@ -18,24 +18,26 @@ def test_help_says_what_is_read_and_written():
 
 def test_demo_runs_resumes_and_reports(tmp_path):
     run = tmp_path/'run'
-    r = _run('wsvseg-demo', '--run', str(run))
+    r = _run('wsvseg-demo', '--run', str(run), '--quick')
     assert r.returncode == 0, r.stdout + r.stderr
     report = (run/'report'/'report.md').read_text()
     assert 'discriminative parts only' in report and '![world: images](world-images.jpg)' in report
     assert (run/'report'/'world-images.jpg').stat().st_size > 1000
     m = json.loads((run/'evaluate'/'metrics.json').read_text())
     parts = m['reference']['images']['discriminative parts only']
-    assert 0.15 < parts['miou'] < 0.5, parts['miou']
+    assert 0.1 < parts['miou'] < 0.5, parts['miou']
     # a second run skips the finished stages
-    r2 = _run('wsvseg-demo', '--run', str(run))
-    assert r2.returncode == 0 and r2.stdout.count('skipped') == 2, r2.stdout
+    r2 = _run('wsvseg-demo', '--run', str(run), '--quick')
+    assert r2.returncode == 0 and r2.stdout.count('skipped') == 4, r2.stdout
+    for stage in ('world', 'evaluate', 'encoder', 'videoseg'): assert (run/stage/'metrics.json').exists(), stage
+    assert (run/'encoder'/'encoder.pt').exists()
     # the world it wrote reads back through the dataset readers, as the real datasets do
     from wsvseg.data import VOCDataset, DAVISDataset
     from wsvseg.world import world_vocab
     root = run/'world'/'data'
     ds = VOCDataset(root/'images', 'train', vocab=world_vocab(root), check_counts=False)
-    assert len(ds) == 600 and ds[0].y.shape == (5,)
-    assert len(DAVISDataset(root/'videos', '2017', 'val', vocab=world_vocab(root), check_counts=False)) == 36
+    assert len(ds) == 40 and ds[0].y.shape == (5,)
+    assert len(DAVISDataset(root/'videos', '2017', 'val', vocab=world_vocab(root), check_counts=False)) == 4
 
 
 def test_world_refuses_a_foreign_folder(tmp_path):

@@ -72,6 +72,7 @@ class EncoderConfig:
     "The encoder f_enc of §3.1 (VGG-16 conv layers + new conv + GAP + FC) and its training by Eq. 1 (§5.1)."
     backbone: str = 'vgg16'           # §3.1: pre-trained VGG-16 without its fully-connected layers; 'small' = same shape, fewer channels
     width_div: int = 8                # 'small' backbone: VGG-16 channel counts divided by this (not in the paper; for CPU)
+    batchnorm: bool = False           # §3.1's VGG-16 has none; True = torchvision's vgg16_bn layout (trains from scratch far faster)
     new_conv_channels: int = 1024     # §3.1: one new conv layer after conv5_3; its width is not given (1024 as in CAM [42])
     num_classes: int = 20             # §5.1: the 20 PASCAL VOC object classes
     pretrained: str | None = None     # §3.1: a local torchvision VGG-16 state_dict (e.g. vgg16-397923af.pth); None = random init

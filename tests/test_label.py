@@ -1,0 +1,251 @@
+"""Labelling a video collection (05a_label): shards, resuming after a kill, the bad-input catalogue per video,
+folder-kind detection of the command, atomic outputs."""
+import json, os, signal, subprocess, sys, textwrap, time
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from wsvseg.core import VideoSegConfig, FilterConfig
+from wsvseg.data import DataError, save_image, write_video, load_label_png
+from wsvseg.encoder import build_encoder, save_checkpoint, world_encoder_config
+from wsvseg.label import (LabelConfig, VideoSource, detect_kind, list_videos, shard_videos, parse_shard, label_videos,
+                          label_videos_cli, read_record, video_paths, collect_labels, evaluate_labels)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tests'))
+from layouts import make_davis, make_youtube_objects, make_video, moving_square  # noqa: E402
+
+FAST = LabelConfig(videoseg=VideoSegConfig(n_superpixels=60))
+
+
+def tiny_checkpoint(path, classes=('cat', 'dog', 'car'), never=('car',)):
+    "An untrained small encoder whose classifier bias makes every class always relevant, except `never` (never relevant)."
+    torch.manual_seed(0)
+    enc = build_encoder(world_encoder_config(num_classes=len(classes), width_div=16, new_conv_channels=32, image_size=32, scales=(1.0,)))
+    with torch.no_grad(): enc.fc.bias[:] = torch.tensor([-8.0 if c in never else 8.0 for c in classes])
+    return save_checkpoint(path, enc, None, 0, enc.cfg, classes)
+
+
+def frame_folder(root, name, frames):
+    for t, f in enumerate(frames): save_image(root/'JPEGImages'/'480p'/name/f'{t:05d}.jpg', f)
+
+
+def squares(n, h=48, w=64, seed=0):
+    return [f[:h, :w].copy() for f in moving_square(n, max(h, 120), max(w, 160), seed)]
+
+
+def no_temp_files(root):
+    return [p for p in Path(root).rglob('*') if '.tmp' in p.name]
+
+
+# ---------------------------------------------------------------- shards
+def test_shards_cover_every_video_once():
+    names = [f'seq-{k:03d}' for k in range(37)]
+    for n in (1, 2, 3, 5, 8, 37, 50):
+        parts = [shard_videos(list(reversed(names)), f'{i}/{n}') for i in range(n)]
+        assert sorted(sum(parts, [])) == names
+        assert all(len(p) in (len(names) // n, len(names) // n + 1) for p in parts)   # balanced
+    srcs = [VideoSource(n, 'cat', 'frames', n) for n in names]
+    assert [s.name for s in shard_videos(srcs, (1, 4))] == names[1::4]
+    for bad in ('3/3', '-1/2', 'a/b', '1/0', '2'):
+        with pytest.raises(ValueError): parse_shard(bad)
+
+
+# ---------------------------------------------------------------- folder kinds
+def test_detect_kind_and_listing(tmp_path):
+    d = make_davis(tmp_path/'davis', ['s1', 's2'], labels={'s1': 'cat', 's2': 'dog'})
+    assert detect_kind(d) == 'davis'
+    kind, v = list_videos(d)
+    assert kind == 'davis' and [s.name for s in v] == ['s1', 's2'] and v[0].label == 'cat' and len(v[0].mask_paths) == 3
+    yto = make_youtube_objects(tmp_path/'yto', [('cat', '0001', '001'), ('dog', '0002', '003')])
+    kind, v = list_videos(yto)
+    assert kind == 'youtube-objects' and [s.name for s in v] == ['cat/0001/001', 'dog/0002/003'] and v[1].label == 'dog'
+    assert len(v[0].frame_paths) == 21 and sorted(v[0].mask_paths) == [0, 10, 20]
+    sub = tmp_path/'mp4s'
+    make_video(sub/'cat'/'a.mp4', n=8); make_video(sub/'dog'/'b.mp4', n=8)
+    kind, v = list_videos(sub)
+    assert kind == 'mp4' and [(s.name, s.label, s.kind) for s in v] == [('cat/a', 'cat', 'file'), ('dog/b', 'dog', 'file')]
+    flat = tmp_path/'flat'
+    make_video(flat/'x.mp4', n=8); make_video(flat/'y.mp4', n=8)
+    (flat/'labels.json').write_text(json.dumps({'x': 'car'}))
+    kind, v = list_videos(flat)
+    assert kind == 'mp4' and v[0].label == 'car' and v[1].label is None and 'missing labels' in v[1].problem
+    with pytest.raises(DataError, match='not a video folder'): detect_kind(tmp_path/'davis'/'ImageSets')
+    with pytest.raises(DataError, match='not found'): detect_kind(tmp_path/'nowhere')
+    with pytest.raises(ValueError, match="kind must be"): list_videos(d, 'vimeo')
+
+
+def test_world_folder_is_davis(tmp_path):
+    from wsvseg.world import WorldConfig, write_world
+    write_world(WorldConfig.small(n_train=2, n_test=2, n_videos=2, frames=20), tmp_path/'w', mp4=False)
+    assert detect_kind(tmp_path/'w') == 'davis'
+    kind, v = list_videos(tmp_path/'w')
+    assert [s.name for s in v] == ['aeroplane-000', 'bird-001'] and len(v[0].mask_paths) == 20
+
+
+# ---------------------------------------------------------------- bad input, per video
+def test_bad_input_catalogue(tmp_path):
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    d = tmp_path/'videos'
+    frame_folder(d, 'good', squares(8))
+    frame_folder(d, 'single', squares(1))
+    frame_folder(d, 'black', [np.zeros((48, 64, 3), np.uint8)] * 8)
+    frame_folder(d, 'static', [squares(1)[0]] * 8)
+    frame_folder(d, 'never', squares(8))
+    frame_folder(d, 'nolabel', squares(8))
+    frame_folder(d, 'unknown', squares(8))
+    frame_folder(d, 'sizes', squares(4) + squares(4, 40, 64))
+    frame_folder(d, 'corrupt', squares(8))
+    (d/'JPEGImages'/'480p'/'corrupt'/'00003.jpg').write_bytes(b'not a jpeg at all')
+    (d/'JPEGImages'/'480p'/'empty').mkdir(parents=True)
+    labels = {q: 'cat' for q in ('good', 'single', 'black', 'static', 'sizes', 'corrupt', 'empty')}
+    (d/'labels.json').write_text(json.dumps({**labels, 'never': 'car', 'unknown': 'zebra'}))
+    s = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True, max_side=64)
+    st = {k: (v['status'], v['message']) for k, v in s['per_video'].items()}
+    assert st['good'][0] == 'labelled'
+    assert st['black'][0] == 'labelled' and st['static'][0] == 'labelled'
+    out = tmp_path/'run'/'videoseg'
+    assert any('no usable motion' in n for n in read_record(out, 'static')['notes'])
+    assert any('no usable motion' in n for n in read_record(out, 'black')['notes'])
+    assert st['single'] == ('irrelevant', 'no relevant interval: no run of more than 5 relevant frames (longest 1 of 1 frames)')
+    assert st['never'][0] == 'irrelevant' and 'no frame scores above 0.8' in st['never'][1]
+    assert st['nolabel'][0] == 'error' and 'missing labels' in st['nolabel'][1]
+    assert st['unknown'][0] == 'error' and "unknown class 'zebra'" in st['unknown'][1] and 'cat, dog, car' in st['unknown'][1]
+    assert st['sizes'][0] == 'error' and 'differ in size' in st['sizes'][1]
+    assert st['corrupt'][0] == 'error' and '00003.jpg' in st['corrupt'][1]
+    assert st['empty'][0] == 'error' and 'no frames' in st['empty'][1]
+    assert s['counts'] == dict(labelled=3, irrelevant=2, error=5, lost=0)
+    assert set(s['problems']) == {'nolabel', 'unknown', 'sizes', 'corrupt', 'empty'}
+    assert collect_labels(tmp_path/'run')['counts'] == dict(labelled=3, irrelevant=2, error=5)
+    assert len(list((out/'masks'/'good').glob('*.png'))) == 8 and not (out/'masks'/'single').exists()
+    assert no_temp_files(tmp_path/'run') == []
+    # errors are kept as done; redo_errors retries them (still errors)
+    s2 = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True, max_side=64)
+    assert s2['labelled_now'] == 0 and s2['skipped'] == 10
+    s3 = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True, max_side=64, redo_errors=True)
+    assert s3['labelled_now'] == 5 and s3['counts']['error'] == 5
+
+
+def test_bad_video_files(tmp_path):
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    d = tmp_path/'mp4'
+    make_video(d/'cat'/'ok.mp4', n=10, h=48, w=64)
+    (d/'cat'/'text.mp4').write_text('this is not a video\n' * 50)
+    full = (d/'cat'/'ok.mp4').read_bytes()
+    (d/'dog').mkdir(); (d/'dog'/'cut.mp4').write_bytes(full[:len(full) // 2])
+    (d/'dog'/'empty.mp4').write_bytes(b'')
+    s = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True)
+    st = {k: (v['status'], v['message']) for k, v in s['per_video'].items()}
+    assert st['cat/ok'][0] == 'labelled'
+    out = tmp_path/'run'/'videoseg'
+    assert sorted(p.name for p in (out/'masks'/'cat'/'ok').glob('*.png'))[:2] == ['00000.png', '00001.png']
+    assert st['cat/text'][0] == 'error' and 'text.mp4' in st['cat/text'][1]
+    assert st['dog/cut'][0] == 'error' and 'cut.mp4' in st['dog/cut'][1]
+    assert st['dog/empty'][0] == 'error' and 'empty' in st['dog/empty'][1]
+
+
+# ---------------------------------------------------------------- resuming, atomic outputs
+def _outputs(out):
+    return {p: p.stat().st_mtime_ns for p in Path(out).rglob('*') if p.is_file() and 'shards' not in p.parts and p.name != 'label_config.json'}
+
+
+def test_resume_redoes_only_unfinished(tmp_path):
+    "A run whose last video lost its JSON (killed before the end) redoes that video only, clearing its leftovers."
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    d = tmp_path/'videos'
+    for k in range(3): frame_folder(d, f'v{k}', squares(8, seed=k))
+    (d/'labels.json').write_text(json.dumps({f'v{k}': 'dog' for k in range(3)}))
+    _, srcs = list_videos(d)
+    s = label_videos(srcs, ck, tmp_path/'run', FAST, workers=1)
+    out = tmp_path/'run'/'videoseg'
+    assert s['counts']['labelled'] == 3
+    before = _outputs(out)
+    p = video_paths(out, 'v2')
+    p['json'].unlink()                                                   # as if killed just before the JSON
+    (p['masks']/'stale.png').write_bytes(b'x')                            # and a half-written leftover
+    (p['json'].parent/'.v2.json.abc.tmp.json').write_text('{')
+    s = label_videos(srcs, ck, tmp_path/'run', FAST, workers=1)
+    assert (s['skipped'], s['labelled_now']) == (2, 1)
+    after = _outputs(out)
+    for q, m in before.items():
+        if 'v2' not in q.parts and q.stem != 'v2': assert after[q] == m, q  # finished videos untouched
+    assert not (p['masks']/'stale.png').exists() and no_temp_files(tmp_path/'run') == []
+    assert len(list(p['masks'].glob('*.png'))) == 8
+
+
+def test_shards_write_disjoint_parts(tmp_path):
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    d = tmp_path/'videos'
+    for k in range(5): frame_folder(d, f'v{k}', squares(6, 32, 48, seed=k))
+    (d/'labels.json').write_text(json.dumps({f'v{k}': 'cat' for k in range(5)}))
+    a = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, shard='0/2', quiet=True)
+    b = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, shard='1/2', quiet=True)
+    assert sorted(a['per_video']) == ['v0', 'v2', 'v4'] and sorted(b['per_video']) == ['v1', 'v3']
+    assert sorted(p.name for p in (tmp_path/'run'/'videoseg'/'shards').iterdir()) == ['0-of-2.json', '1-of-2.json']
+    assert collect_labels(tmp_path/'run')['videos'] == 5
+
+
+def test_other_configuration_is_refused(tmp_path):
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    d = tmp_path/'videos'; frame_folder(d, 'v', squares(6, 32, 48)); (d/'labels.json').write_text('{"v": "cat"}')
+    _, srcs = list_videos(d)
+    label_videos(srcs, ck, tmp_path/'run', FAST, workers=1)
+    with pytest.raises(ValueError, match=r"different configuration keys \['filter'\]"):
+        label_videos(srcs, ck, tmp_path/'run', LabelConfig(videoseg=FAST.videoseg, filter=FilterConfig(score_threshold=0.5)), workers=1)
+    with pytest.raises(DataError, match='checkpoint not found'): label_videos(srcs, tmp_path/'none.pt', tmp_path/'run2')
+
+
+def test_evaluate_scores_filtered_frames_as_background(tmp_path):
+    from wsvseg.world import WorldConfig, write_world
+    write_world(WorldConfig.small(n_train=2, n_test=2, n_videos=3, frames=20, classes=('cat', 'dog', 'car'), static_classes=()),
+                tmp_path/'w', mp4=False)
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    _, srcs = list_videos(tmp_path/'w')
+    label_videos(srcs, ck, tmp_path/'run', FAST, workers=1)
+    ev = evaluate_labels(tmp_path/'run', srcs, ablations=False)
+    rows = ev['protocols']['object frames']['rows']
+    assert ev['n_videos'] == 3 and set(rows) == {'attention (best threshold)', 'full energy'}
+    per = ev['protocols']['object frames']['per_video']['full energy']
+    assert per['car-002'] == 0.0                                       # rejected by the filter: background everywhere
+    f = ev['filter']
+    meta = [json.loads((tmp_path/'w'/'videos'/'Meta'/f'{s.name}.json').read_text())['present'] for s in srcs]
+    n_present = sum(int(np.asarray(m)[:, 0].sum()) for m in meta)
+    assert f['relevant_frames'] == n_present and f['irrelevant_frames'] == 60 - n_present
+    assert f['irrelevant_rejected'] < 1 and f['relevant_kept'] < 1
+
+
+# ---------------------------------------------------------------- a real kill, and two worker processes
+KILL_SCRIPT = textwrap.dedent('''
+    import sys, torch
+    torch.set_num_threads(1)
+    from wsvseg.label import list_videos, label_videos, LabelConfig
+    from wsvseg.core import VideoSegConfig
+    _, srcs = list_videos(sys.argv[1])
+    label_videos(srcs, sys.argv[2], sys.argv[3], LabelConfig(videoseg=VideoSegConfig(n_superpixels=60)), workers=1)
+''')
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_with_two_workers(tmp_path):
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    d = tmp_path/'videos'
+    for k in range(5): frame_folder(d, f'v{k}', squares(24, 96, 128, seed=k))
+    (d/'labels.json').write_text(json.dumps({f'v{k}': 'dog' for k in range(5)}))
+    script = tmp_path/'label.py'; script.write_text(KILL_SCRIPT)
+    run = tmp_path/'run'; out = run/'videoseg'
+    p = subprocess.Popen([sys.executable, str(script), str(d), str(ck), str(run)])
+    t0 = time.time()
+    while read_record(out, 'v0') is None and time.time() - t0 < 120 and p.poll() is None: time.sleep(0.01)
+    os.kill(p.pid, signal.SIGKILL); p.wait()
+    done = [f'v{k}' for k in range(5) if read_record(out, f'v{k}') is not None]
+    assert 'v0' in done and len(done) < 5, done
+    before = _outputs(out)
+    _, srcs = list_videos(d)
+    s = label_videos(srcs, ck, run, FAST, workers=2)
+    assert s['skipped'] == len(done) and s['labelled_now'] == 5 - len(done) and s['counts']['labelled'] == 5
+    after = _outputs(out)
+    for q, m in before.items():
+        if any(n in q.parts or q.name == f'{n}.json' or q.name == f'{n}.npz' for n in done): assert after[q] == m, q
+    for k in range(5):
+        assert len(list((out/'masks'/f'v{k}').glob('*.png'))) == 24 and (out/'attention'/f'v{k}.npz').is_file()
+    assert no_temp_files(run) == []
