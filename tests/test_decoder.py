@@ -1,0 +1,170 @@
+"""wsvseg.decoder: shapes for both inputs and both upsampling layers, Eq. 6 loss, resumable training (an interrupted run
+ends where an uninterrupted one does), checkpoints of the wrong kind, and bad mask folders."""
+import json, shutil
+from dataclasses import replace
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from wsvseg.core import DecoderConfig, EncoderConfig
+from wsvseg.data import DataError, save_label_png, load_label_png
+from wsvseg.encoder import Encoder, WeightsError, save_checkpoint
+from wsvseg.decoder import (INPUTS, Decoder, encoder_stages, stage_channels, segmentation_loss, video_examples, image_examples,
+                            train_decoder, load_decoder, read_decoder_checkpoint, foreground_probability, SegExamples,
+                            find_mask_folder, working_size, class_attention)
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    from wsvseg.world import WorldConfig, write_world
+    root = tmp_path_factory.mktemp('w')/'world'
+    write_world(WorldConfig.small(n_train=8, n_test=4, n_videos=2, frames=20), root, mp4=False)
+    return root
+
+
+@pytest.fixture(scope='module')
+def classes(world): return list(json.loads((world/'world.json').read_text())['config']['classes'])
+
+
+@pytest.fixture(scope='module')
+def enc(classes):
+    torch.manual_seed(0)
+    cfg = EncoderConfig(backbone='small', width_div=8, new_conv_channels=128, num_classes=len(classes), image_size=32, scales=(1.0,))
+    return Encoder(cfg).eval()
+
+
+@pytest.fixture(scope='module')
+def examples(world, classes): return video_examples(world, world, classes, 32, limit=10)
+
+
+@pytest.mark.parametrize('inputs', INPUTS)
+@pytest.mark.parametrize('upsample', ['deconv', 'unpool'])
+def test_shapes_and_gradient(enc, inputs, upsample):
+    d = Decoder(inputs, stage_channels(enc), 8, upsample)
+    x, a = torch.rand(3, 3, 48, 48), torch.rand(3, 1, 48, 48)
+    st = encoder_stages(enc, x) if inputs != 'attention' else None
+    y = d(a, st)
+    assert y.shape == (3, 1, 48, 48)
+    segmentation_loss(y, (torch.rand(3, 48, 48) > 0.5).to(torch.uint8)).backward()
+    assert all(p.grad is not None for p in d.parameters())
+
+
+def test_attention_only_ignores_image(enc):
+    "The attention-only decoder cannot see the image: two images with the same attention give the same output."
+    d = Decoder('attention', stage_channels(enc), 8).eval()
+    a = torch.rand(1, 1, 32, 32)
+    assert torch.equal(d(a), d(a.clone()))
+    f = Decoder('attention+features', stage_channels(enc), 8).eval()
+    x1, x2 = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad(): assert not torch.allclose(f(a, encoder_stages(enc, x1)), f(a, encoder_stages(enc, x2)))
+
+
+def test_loss_ignores_void():
+    logits = torch.tensor([[[[5.0, -5.0]]]])
+    t_void = torch.tensor([[[1, 255]]], dtype=torch.uint8)
+    assert float(segmentation_loss(logits, t_void)) == pytest.approx(float(torch.nn.functional.softplus(torch.tensor(-5.0))), abs=1e-6)
+    assert float(segmentation_loss(logits, torch.full((1, 1, 2), 255, dtype=torch.uint8))) == 0.0
+
+
+def test_foreground_full_resolution(enc, world, examples, tmp_path):
+    d = Decoder('attention+features', stage_channels(enc), 8)
+    img = np.zeros((37, 53, 3), np.uint8)
+    p = foreground_probability(enc, d, img, [0, 1, 2], size=32)
+    assert p.shape == (3, 37, 53) and float(p.min()) >= 0 and float(p.max()) <= 1
+    assert foreground_probability(enc, d, img, [], size=32).shape == (0, 37, 53)
+
+
+def test_working_size(enc):
+    assert working_size(enc) == 32 and working_size(enc, 100) == 112
+    with pytest.raises(ValueError, match='below 16'): working_size(enc, 8)
+
+
+def test_resume_matches_uninterrupted(enc, examples, classes, tmp_path):
+    cfg = DecoderConfig(epochs=3, batch_size=4)
+    a, ha = train_decoder(examples, enc, classes, tmp_path/'a', cfg, width=8, device='cpu', progress=False)
+    _, h1 = train_decoder(examples, enc, classes, tmp_path/'b', cfg, width=8, device='cpu', progress=False, until_epoch=1)
+    assert len(h1['train_loss']) == 1 and (tmp_path/'b'/'decoder'/'checkpoint.pt').exists()
+    assert not (tmp_path/'b'/'decoder'/'decoder.pt').exists()
+    b, hb = train_decoder(examples, enc, classes, tmp_path/'b', cfg, width=8, device='cpu', progress=False)
+    assert np.allclose(ha['train_loss'], hb['train_loss'], atol=1e-5)
+    for k, v in a.state_dict().items(): assert torch.allclose(v.float(), b.state_dict()[k].float(), atol=1e-5), k
+    # extending the epochs resumes from decoder.pt
+    c, hc = train_decoder(examples, enc, classes, tmp_path/'b', replace(cfg, epochs=4), width=8, device='cpu', progress=False)
+    assert len(hc['train_loss']) == 4 and read_decoder_checkpoint(tmp_path/'b'/'decoder'/'decoder.pt')['epoch'] == 4
+
+
+def test_resume_refuses_other_config(enc, examples, classes, tmp_path):
+    cfg = DecoderConfig(epochs=2, batch_size=4)
+    train_decoder(examples, enc, classes, tmp_path, cfg, width=8, device='cpu', progress=False, until_epoch=1)
+    with pytest.raises(ValueError, match='different configuration'):
+        train_decoder(examples, enc, classes, tmp_path, replace(cfg, inputs='attention'), width=8, device='cpu')
+    with pytest.raises(ValueError, match='different options'):
+        train_decoder(examples, enc, classes, tmp_path, cfg, width=16, device='cpu')
+
+
+def test_wrong_checkpoints(enc, examples, classes, tmp_path):
+    save_checkpoint(tmp_path/'encoder.pt', enc, None, 0, enc.cfg, classes)
+    with pytest.raises(WeightsError, match='not a wsvseg decoder checkpoint.*wsvseg.encoder'): load_decoder(tmp_path/'encoder.pt')
+    torch.save({'conv.weight': torch.zeros(3)}, tmp_path/'state.pt')
+    with pytest.raises(WeightsError, match='state.pt: not a wsvseg decoder'): load_decoder(tmp_path/'state.pt')
+    (tmp_path/'text.pt').write_text('no')
+    with pytest.raises(WeightsError, match='text.pt'): load_decoder(tmp_path/'text.pt')
+    with pytest.raises(WeightsError, match='not found'): load_decoder(tmp_path/'missing.pt')
+    train_decoder(examples, enc, classes, tmp_path/'r', DecoderConfig(epochs=1, batch_size=4), width=8, device='cpu', progress=False)
+    other = Encoder(replace(enc.cfg, width_div=4))
+    with pytest.raises(WeightsError, match='stage channels'): load_decoder(tmp_path/'r'/'decoder'/'decoder.pt', other)
+    d, st = load_decoder(tmp_path/'r'/'decoder'/'decoder.pt', enc)
+    assert st['classes'] == classes and not d.training
+
+
+def test_mask_folder_layouts(world, classes, tmp_path):
+    "The world's DAVIS layout, and a labeller-style run folder (videoseg/masks/<video>/<frame>.png + records)."
+    a = video_examples(world, world, classes, 32, limit=5)
+    src = world/'videos'/'Annotations'/'480p'
+    run = tmp_path/'run'
+    for p in sorted(src.rglob('*.png'))[:5]:
+        q = run/'videoseg'/'masks'/p.parent.name/p.name
+        q.parent.mkdir(parents=True, exist_ok=True); shutil.copy(p, q)
+    assert find_mask_folder(run) == run/'videoseg'/'masks'
+    b = video_examples(run, world, classes, 32)
+    assert b.names == a.names and np.array_equal(a.targets, b.targets)
+
+
+def test_no_masks(world, classes, tmp_path):
+    (tmp_path/'masks'/'aeroplane-000').mkdir(parents=True)
+    with pytest.raises(DataError, match='no masks'): video_examples(tmp_path/'masks', world, classes, 32)
+    with pytest.raises(DataError, match='not found'): video_examples(tmp_path/'nowhere', world, classes, 32)
+
+
+def test_masks_of_wrong_size(world, classes, tmp_path):
+    v = sorted((world/'videos'/'Annotations'/'480p').iterdir())[0]
+    save_label_png(tmp_path/'m'/v.name/'00000.png', np.zeros((10, 40), np.uint8))
+    with pytest.raises(DataError, match='does not fit frame'): video_examples(tmp_path/'m', world, classes, 32)
+    # the same aspect ratio at another scale is accepted (the labeller shrinks large frames)
+    h, w = load_label_png(next(v.glob('*.png'))).shape
+    save_label_png(tmp_path/'s'/v.name/'00000.png', np.ones((h // 2, w // 2), np.uint8))
+    assert len(video_examples(tmp_path/'s', world, classes, 32)) == 1
+
+
+def test_mask_without_class_or_frame(world, classes, tmp_path):
+    save_label_png(tmp_path/'m'/'unknown-video'/'00000.png', np.zeros((96, 128), np.uint8))
+    with pytest.raises(DataError, match='none of the 1 masks'): video_examples(tmp_path/'m', world, classes, 32)
+    v = sorted((world/'videos'/'Annotations'/'480p').iterdir())[0]
+    save_label_png(tmp_path/'f'/v.name/'99999.png', np.zeros((96, 128), np.uint8))
+    with pytest.raises(DataError, match='no frame 99999'): video_examples(tmp_path/'f', world, classes, 32)
+
+
+def test_image_examples_targets(world):
+    from wsvseg.encoder import load_image_splits
+    tr = load_image_splits(world)['train']
+    ex = image_examples(tr, 32)
+    assert len(ex) == int(tr.Y.sum())
+    i = 0; lab = tr.label(0); c = int(ex.classes[0])
+    assert ex.targets[0].max() <= 255 and ((ex.targets[0] == 1).any() == ((lab == c + 1).any()))
+
+
+def test_examples_validation():
+    with pytest.raises(ValueError, match='2 images, 1 classes'):
+        SegExamples(np.zeros((2, 8, 8, 3)), [0], np.zeros((2, 8, 8)), ['a', 'b'])
