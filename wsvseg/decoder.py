@@ -15,7 +15,7 @@ from .core import (DecoderConfig, Vocab, VOC, RunDir, plan_device, init_distribu
                          atomic_write_json, config_to_dict, config_from_dict, to_jsonable, IGNORE_INDEX)
 from .data import DataError, load_image, load_label_png, read_labels_json
 from .encoder import (WeightsError, ImageSet, as_batch, resize_batch, multiscale_attention, normalize_attention,
-                            load_encoder, _load_torch_file, _unwrap)
+                            load_encoder, write_checkpoint, read_checkpoint, _unwrap)
 
 # %% auto #0
 __all__ = ['INPUTS', 'DECODER_FORMAT', 'encoder_stages', 'stage_channels', 'level_widths', 'Decoder', 'working_size',
@@ -266,24 +266,13 @@ def build_decoder(encoder, cfg: DecoderConfig | None = None, width: int = 16, up
 
 def save_decoder(path, decoder, optimizer, epoch: int, cfg: DecoderConfig, options: dict, classes, history: dict | None = None) -> Path:
     "Write a decoder checkpoint (plain dicts and tensors) atomically."
-    d = _unwrap(decoder)
-    state = {'format': DECODER_FORMAT, 'epoch': int(epoch), 'config': config_to_dict(cfg), 'options': dict(options),
-             'classes': list(classes), 'channels': list(d.channels),
-             'model': {k: v.detach().cpu() for k, v in d.state_dict().items()},
-             'optimizer': optimizer.state_dict() if optimizer is not None else None,
-             'history': json.loads(json.dumps(to_jsonable(history or {})))}
-    with atomic_path(path) as tmp: torch.save(state, tmp)
-    return Path(path)
+    return write_checkpoint(path, DECODER_FORMAT, decoder, optimizer, epoch, config=config_to_dict(cfg), options=dict(options),
+                            classes=list(classes), channels=list(_unwrap(decoder).channels),
+                            history=json.loads(json.dumps(to_jsonable(history or {}))))
 
 def read_decoder_checkpoint(path) -> dict:
     "A decoder checkpoint's contents; anything else (an encoder checkpoint, VGG weights, a corrupt file) is a `WeightsError` naming `path`."
-    st = _load_torch_file(path, 'decoder checkpoint')
-    if not isinstance(st, dict) or st.get('format') != DECODER_FORMAT:
-        kind = f" (it is a {st['format']} file)" if isinstance(st, dict) and isinstance(st.get('format'), str) else ''
-        raise WeightsError(f'{path}: not a wsvseg decoder checkpoint{kind}; expected a dict with format={DECODER_FORMAT!r}')
-    missing = {'epoch', 'config', 'options', 'classes', 'channels', 'model'} - set(st)
-    if missing: raise WeightsError(f'{path}: decoder checkpoint lacks {sorted(missing)}')
-    return st
+    return read_checkpoint(path, DECODER_FORMAT, 'decoder checkpoint', {'epoch', 'config', 'options', 'classes', 'channels', 'model'})
 
 def load_decoder(path, encoder=None, device='cpu') -> tuple:
     "(decoder in eval mode, checkpoint dict) from `decoder.pt` or a checkpoint; with `encoder`, check that the decoder was made for it."

@@ -20,9 +20,10 @@ __all__ = ['VGG16_LAYERS', 'VGG16_CONV_INDICES', 'VGG16_BN_CONV_INDICES', 'IMAGE
            'ATTENTION_THRESHOLDS', 'vgg16_features', 'Encoder', 'build_encoder', 'WeightsError', 'load_vgg16_weights',
            'classification_loss', 'make_optimizer', 'as_batch', 'resize_batch', 'class_activation_maps',
            'multiscale_attention', 'normalize_attention', 'class_scores', 'weak_crop_box', 'augment', 'ImageSet',
-           'save_checkpoint', 'load_checkpoint', 'load_encoder', 'average_precision', 'mean_average_precision',
-           'f1_scores', 'instance_classes', 'object_attention_stats', 'summarize_object_stats', 'evaluate_encoder',
-           'train_encoder', 'load_image_splits', 'world_encoder_config', 'encoder_cli']
+           'write_checkpoint', 'read_checkpoint', 'save_checkpoint', 'load_checkpoint', 'load_encoder',
+           'average_precision', 'mean_average_precision', 'f1_scores', 'instance_classes', 'object_attention_stats',
+           'summarize_object_stats', 'evaluate_encoder', 'train_encoder', 'load_image_splits', 'world_encoder_config',
+           'encoder_cli']
 
 # %% ../nbs/03_encoder.ipynb #3dfa493a
 VGG16_LAYERS = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512)  # torchvision's cfg 'D' minus the last 'M'
@@ -293,24 +294,33 @@ class _TrainView(torch.utils.data.Dataset):
 # %% ../nbs/03_encoder.ipynb #e2c6443f
 CHECKPOINT_FORMAT = 'wsvseg.encoder/1'
 
-def save_checkpoint(path, model, optimizer, epoch: int, cfg: EncoderConfig, classes, metrics: dict | None = None, options: dict | None = None) -> Path:
-    "Write an encoder checkpoint (plain dicts and tensors) atomically; `options` are training settings outside the config (augmentation)."
-    state = {'format': CHECKPOINT_FORMAT, 'epoch': int(epoch), 'config': config_to_dict(cfg), 'classes': list(classes), 'options': dict(options or {}),
+def write_checkpoint(path, fmt: str, model, optimizer, epoch: int, **fields) -> Path:
+    "Save `{format, epoch, model, optimizer, **fields}` atomically with `torch.save`: CPU tensors of the (unwrapped) model, plain data in `fields`."
+    state = {'format': fmt, 'epoch': int(epoch), **fields,
              'model': {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()},
-             'optimizer': optimizer.state_dict() if optimizer is not None else None,
-             'metrics': json.loads(json.dumps(to_jsonable(metrics or {})))}
+             'optimizer': optimizer.state_dict() if optimizer is not None else None}
     with atomic_path(path) as tmp: torch.save(state, tmp)
     return Path(path)
 
+def read_checkpoint(path, fmt: str, what: str, required, hint: str = '') -> dict:
+    "Read a `write_checkpoint` file with `torch.load(weights_only=True)`; another format or missing keys is a `WeightsError` naming `path`."
+    st = _load_torch_file(path, what)
+    if not isinstance(st, dict) or st.get('format') != fmt:
+        kind = f" (it is a {st['format']} file)" if isinstance(st, dict) and isinstance(st.get('format'), str) else ''
+        raise WeightsError(f'{path}: not a wsvseg {what}{kind}; expected a dict with format={fmt!r}{hint}')
+    missing = set(required) - set(st)
+    if missing: raise WeightsError(f'{path}: {what} lacks {sorted(missing)}')
+    return st
+
+def save_checkpoint(path, model, optimizer, epoch: int, cfg: EncoderConfig, classes, metrics: dict | None = None, options: dict | None = None) -> Path:
+    "Write an encoder checkpoint (plain dicts and tensors) atomically; `options` are training settings outside the config (augmentation)."
+    return write_checkpoint(path, CHECKPOINT_FORMAT, model, optimizer, epoch, config=config_to_dict(cfg), classes=list(classes),
+                            options=dict(options or {}), metrics=json.loads(json.dumps(to_jsonable(metrics or {}))))
+
 def load_checkpoint(path) -> dict:
     "Read an encoder checkpoint with `torch.load(weights_only=True)`; a file of another kind is a `WeightsError` naming it."
-    st = _load_torch_file(path, 'encoder checkpoint')
-    if not isinstance(st, dict) or st.get('format') != CHECKPOINT_FORMAT:
-        raise WeightsError(f'{path}: not a wsvseg encoder checkpoint (expected a dict with format={CHECKPOINT_FORMAT!r}; '
-                           f'for torchvision VGG-16 weights set EncoderConfig.pretrained instead)')
-    missing = {'epoch', 'config', 'classes', 'model'} - set(st)
-    if missing: raise WeightsError(f'{path}: encoder checkpoint lacks {sorted(missing)}')
-    return st
+    return read_checkpoint(path, CHECKPOINT_FORMAT, 'encoder checkpoint', {'epoch', 'config', 'classes', 'model'},
+                           hint='; for torchvision VGG-16 weights set EncoderConfig.pretrained instead')
 
 def load_encoder(path, device='cpu') -> tuple:
     "(encoder in eval mode, class names) from a checkpoint or `encoder.pt`."
