@@ -82,26 +82,31 @@ def test_working_size(enc):
 
 
 def test_resume_matches_uninterrupted(enc, examples, classes, tmp_path):
-    cfg = DecoderConfig(epochs=3, batch_size=4)
-    a, ha = train_decoder(examples, enc, classes, tmp_path/'a', cfg, width=8, device='cpu', progress=False)
-    _, h1 = train_decoder(examples, enc, classes, tmp_path/'b', cfg, width=8, device='cpu', progress=False, until_epoch=1)
+    cfg = DecoderConfig(epochs=3, batch_size=4, width=8)
+    a, ha = train_decoder(examples, enc, classes, tmp_path/'a', cfg, device='cpu', progress=False)
+    _, h1 = train_decoder(examples, enc, classes, tmp_path/'b', cfg, device='cpu', progress=False, until_epoch=1)
     assert len(h1['train_loss']) == 1 and (tmp_path/'b'/'decoder'/'checkpoint.pt').exists()
     assert not (tmp_path/'b'/'decoder'/'decoder.pt').exists()
-    b, hb = train_decoder(examples, enc, classes, tmp_path/'b', cfg, width=8, device='cpu', progress=False)
+    b, hb = train_decoder(examples, enc, classes, tmp_path/'b', cfg, device='cpu', progress=False)
     assert np.allclose(ha['train_loss'], hb['train_loss'], atol=1e-5)
     for k, v in a.state_dict().items(): assert torch.allclose(v.float(), b.state_dict()[k].float(), atol=1e-5), k
     # extending the epochs resumes from decoder.pt
-    c, hc = train_decoder(examples, enc, classes, tmp_path/'b', replace(cfg, epochs=4), width=8, device='cpu', progress=False)
+    c, hc = train_decoder(examples, enc, classes, tmp_path/'b', replace(cfg, epochs=4), device='cpu', progress=False)
     assert len(hc['train_loss']) == 4 and read_decoder_checkpoint(tmp_path/'b'/'decoder'/'decoder.pt')['epoch'] == 4
 
 
 def test_resume_refuses_other_config(enc, examples, classes, tmp_path):
-    cfg = DecoderConfig(epochs=2, batch_size=4)
-    train_decoder(examples, enc, classes, tmp_path, cfg, width=8, device='cpu', progress=False, until_epoch=1)
+    cfg = DecoderConfig(epochs=2, batch_size=4, width=8)
+    train_decoder(examples, enc, classes, tmp_path, cfg, device='cpu', progress=False, until_epoch=1)
     with pytest.raises(ValueError, match='different configuration'):
-        train_decoder(examples, enc, classes, tmp_path, replace(cfg, inputs='attention'), width=8, device='cpu')
+        train_decoder(examples, enc, classes, tmp_path, replace(cfg, inputs='attention'), device='cpu')
+    with pytest.raises(ValueError, match=r"different configuration keys \['width'\]"):
+        train_decoder(examples, enc, classes, tmp_path, replace(cfg, width=16), device='cpu')
     with pytest.raises(ValueError, match='different options'):
-        train_decoder(examples, enc, classes, tmp_path, cfg, width=16, device='cpu')
+        fewer = SegExamples(examples.images[:5], examples.classes[:5], examples.targets[:5], examples.names[:5])
+        train_decoder(fewer, enc, classes, tmp_path, cfg, device='cpu')
+    with pytest.raises(ValueError, match='asks for working size 64'):
+        train_decoder(examples, enc, classes, tmp_path/'other', replace(cfg, size=64), device='cpu')
 
 
 def test_wrong_checkpoints(enc, examples, classes, tmp_path):
@@ -112,7 +117,7 @@ def test_wrong_checkpoints(enc, examples, classes, tmp_path):
     (tmp_path/'text.pt').write_text('no')
     with pytest.raises(WeightsError, match='text.pt'): load_decoder(tmp_path/'text.pt')
     with pytest.raises(WeightsError, match='not found'): load_decoder(tmp_path/'missing.pt')
-    train_decoder(examples, enc, classes, tmp_path/'r', DecoderConfig(epochs=1, batch_size=4), width=8, device='cpu', progress=False)
+    train_decoder(examples, enc, classes, tmp_path/'r', DecoderConfig(epochs=1, batch_size=4, width=8), device='cpu', progress=False)
     other = Encoder(replace(enc.cfg, width_div=4))
     with pytest.raises(WeightsError, match='stage channels'): load_decoder(tmp_path/'r'/'decoder'/'decoder.pt', other)
     d, st = load_decoder(tmp_path/'r'/'decoder'/'decoder.pt', enc)

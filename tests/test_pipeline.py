@@ -10,7 +10,8 @@ def _run(*args, **kw):
 
 
 def test_help_says_what_is_read_and_written():
-    for cmd in ('wsvseg-world', 'wsvseg-demo', 'wsvseg-train-encoder', 'wsvseg-label-videos'):
+    for cmd in ('wsvseg-world', 'wsvseg-demo', 'wsvseg-train-encoder', 'wsvseg-label-videos', 'wsvseg-train-decoder', 'wsvseg-segment',
+                'wsvseg-adapt'):
         r = _run(cmd, '--help')
         assert r.returncode == 0, r.stderr
         assert 'write' in r.stdout.lower(), r.stdout
@@ -23,13 +24,16 @@ def test_demo_runs_resumes_and_reports(tmp_path):
     report = (run/'report'/'report.md').read_text()
     assert 'discriminative parts only' in report and '![world: images](world-images.jpg)' in report
     assert (run/'report'/'world-images.jpg').stat().st_size > 1000
+    assert 'thresholded attention' in report and 'ceiling (image GT masks)' in report and '(segment-examples.jpg)' in report
+    assert len(list((run/'segment'/'masks').glob('*.png'))) == 20
     m = json.loads((run/'evaluate'/'metrics.json').read_text())
     parts = m['reference']['images']['discriminative parts only']
     assert 0.1 < parts['miou'] < 0.5, parts['miou']
     # a second run skips the finished stages
     r2 = _run('wsvseg-demo', '--run', str(run), '--quick')
-    assert r2.returncode == 0 and r2.stdout.count('skipped') == 4, r2.stdout
-    for stage in ('world', 'evaluate', 'encoder', 'videoseg'): assert (run/stage/'metrics.json').exists(), stage
+    stages = ('world', 'evaluate', 'encoder', 'videoseg', 'decoder', 'adapt', 'segment', 'ablation')
+    assert r2.returncode == 0 and r2.stdout.count('skipped') == len(stages), r2.stdout
+    for stage in stages: assert (run/stage/'metrics.json').exists(), stage
     assert (run/'encoder'/'encoder.pt').exists()
     # the world it wrote reads back through the dataset readers, as the real datasets do
     from wsvseg.data import VOCDataset, DAVISDataset

@@ -27,7 +27,7 @@ def setup(tmp_path_factory):
     enc = Encoder(cfg).eval()
     save_checkpoint(d/'encoder.pt', enc, None, 0, cfg, classes)
     ex = video_examples(world, world, classes, 32, limit=8)
-    dec, _ = train_decoder(ex, enc, classes, d/'run', DecoderConfig(epochs=1, batch_size=4), width=8, device='cpu', progress=False)
+    dec, _ = train_decoder(ex, enc, classes, d/'run', DecoderConfig(epochs=1, batch_size=4, width=8), device='cpu', progress=False)
     return dict(d=d, world=world, classes=classes, enc=enc, dec=dec, splits=load_image_splits(world))
 
 

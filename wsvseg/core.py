@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #1d5de7a9
 from __future__ import annotations
-import contextlib, dataclasses, json, os, random, re, socket, tempfile, typing
+import contextlib, dataclasses, json, os, random, re, tempfile
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
@@ -115,6 +115,12 @@ class DecoderConfig:
     betas: tuple = (0.9, 0.999)       # §5.1: Adam's default hyper-parameters [16]
     batch_size: int = 14              # §5.1: mini-batch of 14
     epochs: int = 20                  # not given
+    size: int | None = None           # working size S (square, a multiple of 16); None = the encoder's input size (not given)
+    width: int = 16                   # channels of f_dec's finest level, doubling every two levels (not given)
+    upsample: str = 'deconv'          # §3.3: 'deconv' (transposed convolutions) or 'unpool' (unpooling with max-pooling switches)
+    flip: bool = True                 # random left-right flips while training (not given)
+    color_jitter: float = 0.0         # random per-channel gain and contrast 1 ± this while training (not given; see 06_decoder)
+    zoom: float = 0.0                 # random zoom-in crops by up to 1 + this while training (not given; see 06_decoder)
     seed: int = 0
 
 @dataclass
@@ -299,7 +305,7 @@ def atomic_write_json(path, obj, indent=2):
     with atomic_write(path, 'w') as f: json.dump(to_jsonable(obj), f, indent=indent, sort_keys=False)
 
 # %% ../nbs/00_core.ipynb #ee79ff2f
-STAGES = ('world', 'encoder', 'filter', 'videoseg', 'decoder', 'segment', 'adapt', 'crawl', 'evaluate', 'report')
+STAGES = ('world', 'encoder', 'filter', 'videoseg', 'decoder', 'adapt', 'segment', 'ablation', 'crawl', 'evaluate', 'report')
 
 class RunDir:
     "A run folder: `config.json`, one sub-folder per stage holding its outputs, `metrics.json` and `done.json`."

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 import numpy as np
-from .core import VOC, VOC_CLASSES, IGNORE_INDEX, Vocab, atomic_path
+from .core import VOC, IGNORE_INDEX, Vocab, atomic_path
 
 # %% auto #0
 __all__ = ['VOC_COUNTS', 'SBD_COUNTS', 'DAVIS_COUNTS', 'YTO_CLASSES', 'YTO_COUNTS', 'DataError', 'voc_palette', 'save_label_png',

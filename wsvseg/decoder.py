@@ -4,31 +4,32 @@
 
 # %% ../nbs/06_decoder.ipynb #4d0a66ab
 from __future__ import annotations
-import hashlib, json, math, os, sys, time
-from dataclasses import dataclass, field, replace
+import hashlib, json, math, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import (DecoderConfig, Vocab, VOC, RunDir, plan_device, init_distributed, seed_everything, atomic_path,
-                         atomic_write_json, config_to_dict, config_from_dict, to_jsonable, IGNORE_INDEX)
+                         config_to_dict, config_from_dict, to_jsonable, IGNORE_INDEX)
 from .data import DataError, load_image, load_label_png, read_labels_json
 from .encoder import (WeightsError, ImageSet, as_batch, resize_batch, multiscale_attention, normalize_attention,
-                            load_encoder, write_checkpoint, read_checkpoint, _unwrap)
+                            write_checkpoint, read_checkpoint, unwrap)
 
 # %% auto #0
 __all__ = ['INPUTS', 'DECODER_FORMAT', 'encoder_stages', 'stage_channels', 'level_widths', 'Decoder', 'working_size',
            'class_attention', 'SegExamples', 'binary_target', 'class_target', 'find_mask_folder', 'find_frame_folder',
            'video_examples', 'image_examples', 'segmentation_loss', 'decoder_forward', 'build_decoder', 'save_decoder',
-           'read_decoder_checkpoint', 'load_decoder', 'attention_cache', 'train_decoder', 'foreground_probability']
+           'read_decoder_checkpoint', 'load_decoder', 'augment_example', 'attention_cache', 'train_decoder',
+           'foreground_probability']
 
 # %% ../nbs/06_decoder.ipynb #a4249fbf
 INPUTS = ('attention', 'attention+features')
 
 def encoder_stages(encoder, x) -> list:
     "The frozen encoder's maps of a batch x (N, 3, S, S) in [0, 1]: the input of each max-pooling layer of `features` (S, S/2, ...) and F(x) last."
-    m = _unwrap(encoder)
+    m = unwrap(encoder)
     pools = [p for p in m.features.modules() if isinstance(p, nn.MaxPool2d)]
     got = []
     hooks = [p.register_forward_hook(lambda mod, inp, out: got.append(inp[0])) for p in pools]
@@ -39,7 +40,7 @@ def encoder_stages(encoder, x) -> list:
 
 def stage_channels(encoder, size: int = 64) -> list:
     "Channel count of each map `encoder_stages` returns (probed on one blank image of `size`²)."
-    m = _unwrap(encoder)
+    m = unwrap(encoder)
     dev = next(m.parameters()).device
     was = m.training; m.eval()
     try:
@@ -104,7 +105,7 @@ class Decoder(nn.Module):
 # %% ../nbs/06_decoder.ipynb #3b271fb3
 def working_size(encoder, size: int | None = None, factor: int = 16) -> int:
     "The decoder's square working size S: `size` or the encoder's input size, rounded up to a multiple of `factor`."
-    s = int(size or _unwrap(encoder).cfg.image_size)
+    s = int(size or unwrap(encoder).cfg.image_size)
     if s < factor: raise ValueError(f'working size {s} is below {factor} (the decoder halves the resolution {int(math.log2(factor))} times)')
     return int(math.ceil(s / factor) * factor)
 
@@ -251,7 +252,7 @@ def segmentation_loss(logits, target) -> torch.Tensor:
 
 def decoder_forward(decoder, encoder, x, att) -> torch.Tensor:
     "Logits (N, 1, S, S) of f_dec on images x (N, 3, S, S) in [0, 1] with attention att (N, 1, S, S); the frozen encoder supplies its maps if needed."
-    d = _unwrap(decoder)
+    d = unwrap(decoder)
     if d.inputs == 'attention': return decoder(att)
     with torch.no_grad(): stages = encoder_stages(encoder, x)
     return decoder(att, stages)
@@ -259,15 +260,15 @@ def decoder_forward(decoder, encoder, x, att) -> torch.Tensor:
 # %% ../nbs/06_decoder.ipynb #5cae7d2d
 DECODER_FORMAT = 'wsvseg.decoder/1'
 
-def build_decoder(encoder, cfg: DecoderConfig | None = None, width: int = 16, upsample: str = 'deconv') -> Decoder:
-    "A new f_dec fitted to `encoder`'s stages."
+def build_decoder(encoder, cfg: DecoderConfig | None = None) -> Decoder:
+    "A new f_dec fitted to `encoder`'s stages, with the inputs, width and upsampling of `cfg`."
     cfg = cfg or DecoderConfig()
-    return Decoder(cfg.inputs, stage_channels(encoder), width, upsample)
+    return Decoder(cfg.inputs, stage_channels(encoder), cfg.width, cfg.upsample)
 
 def save_decoder(path, decoder, optimizer, epoch: int, cfg: DecoderConfig, options: dict, classes, history: dict | None = None) -> Path:
     "Write a decoder checkpoint (plain dicts and tensors) atomically."
     return write_checkpoint(path, DECODER_FORMAT, decoder, optimizer, epoch, config=config_to_dict(cfg), options=dict(options),
-                            classes=list(classes), channels=list(_unwrap(decoder).channels),
+                            classes=list(classes), channels=list(unwrap(decoder).channels),
                             history=json.loads(json.dumps(to_jsonable(history or {}))))
 
 def read_decoder_checkpoint(path) -> dict:
@@ -278,33 +279,50 @@ def load_decoder(path, encoder=None, device='cpu') -> tuple:
     "(decoder in eval mode, checkpoint dict) from `decoder.pt` or a checkpoint; with `encoder`, check that the decoder was made for it."
     st = read_decoder_checkpoint(path)
     cfg = config_from_dict(DecoderConfig, st['config'], str(path))
-    opt = st['options']
     if encoder is not None:
         ch = stage_channels(encoder)
         if ch != list(st['channels']):
             raise WeightsError(f"{path}: decoder made for an encoder with stage channels {st['channels']}, this encoder has {ch}")
-    d = Decoder(cfg.inputs, st['channels'], opt.get('width', 16), opt.get('upsample', 'deconv'))
+    d = Decoder(cfg.inputs, st['channels'], cfg.width, cfg.upsample)
     try: d.load_state_dict(st['model'])
     except RuntimeError as e: raise WeightsError(f'{path}: weights do not fit the configuration stored with them ({str(e).splitlines()[0]})') from e
     return d.to(device).eval(), st
 
 # %% ../nbs/06_decoder.ipynb #5dfb52aa
+def augment_example(x, a, t, rng: np.random.Generator, flip: bool = True, color: float = 0.0, zoom: float = 0.0) -> tuple:
+    """One training example (x (3, S, S) in [0, 1], α (1, S, S), target (S, S)) randomly flipped left-right, recoloured
+    (per-channel gain and contrast in 1 ± `color`, image only) and zoomed (a crop of side S / z, z ∈ [1, 1 + `zoom`], resized back; all three)."""
+    if flip and rng.random() < 0.5: x, a, t = x.flip(-1), a.flip(-1), t.flip(-1)
+    if color > 0:
+        gain = torch.from_numpy(1 + color * rng.uniform(-1, 1, (3, 1, 1))).float()
+        m = x.mean((1, 2), keepdim=True)
+        x = ((m + (1 + color * rng.uniform(-1, 1)) * (x - m)) * gain).clamp(0, 1)
+    if zoom > 0:
+        S = x.shape[-1]
+        c = int(round(S / (1 + zoom * rng.random())))
+        if c < S:
+            i, j = rng.integers(0, S - c + 1, 2)
+            x = F.interpolate(x[None, :, i:i + c, j:j + c], (S, S), mode='bilinear', align_corners=False)[0]
+            a = F.interpolate(a[None, :, i:i + c, j:j + c], (S, S), mode='bilinear', align_corners=False)[0]
+            t = F.interpolate(t[None, None, i:i + c, j:j + c].float(), (S, S), mode='nearest')[0, 0].to(t.dtype)
+    return x, a, t
+
 class _DecoderView(torch.utils.data.Dataset):
-    "(image (3, S, S), attention (1, S, S), target (S, S)) with a random left-right flip seeded by (seed, epoch, index)."
-    def __init__(self, ex: SegExamples, att: np.ndarray, seed: int = 0, flip: bool = True):
-        self.ex, self.att, self.seed, self.flip, self.epoch = ex, att, seed, flip, 0
+    "(image (3, S, S), attention (1, S, S), target (S, S)), augmented by `augment_example` with a generator seeded by (seed, epoch, index)."
+    def __init__(self, ex: SegExamples, att: np.ndarray, cfg: DecoderConfig):
+        self.ex, self.att, self.cfg, self.epoch = ex, att, cfg, 0
     def __len__(self): return len(self.ex)
     def __getitem__(self, i):
         x = torch.from_numpy(self.ex.images[i]).permute(2, 0, 1).float() / 255
         a = torch.from_numpy(self.att[i]).float()[None] / 255
         t = torch.from_numpy(self.ex.targets[i])
-        if self.flip and np.random.default_rng([self.seed, self.epoch, i]).random() < 0.5: x, a, t = x.flip(-1), a.flip(-1), t.flip(-1)
-        return x, a, t
+        c = self.cfg
+        return augment_example(x, a, t, np.random.default_rng([c.seed, self.epoch, i]), c.flip, c.color_jitter, c.zoom)
 
 def _examples_key(ex: SegExamples, encoder) -> str:
     h = hashlib.sha1()
     h.update(np.ascontiguousarray(ex.classes).tobytes()); h.update(ex.images[:, ::7, ::7].tobytes()); h.update(str(ex.images.shape).encode())
-    for v in _unwrap(encoder).state_dict().values(): h.update(v.detach().cpu().float().numpy()[..., :3].tobytes()[:256])
+    for v in unwrap(encoder).state_dict().values(): h.update(v.detach().cpu().float().reshape(-1)[:64].numpy().tobytes())
     return h.hexdigest()[:16]
 
 def attention_cache(ex: SegExamples, encoder, path=None, batch_size: int = 16, progress: bool = False) -> np.ndarray:
@@ -316,7 +334,7 @@ def attention_cache(ex: SegExamples, encoder, path=None, batch_size: int = 16, p
             with np.load(path) as z:
                 if str(z['key']) == key and z['attention'].shape == ex.targets.shape: return z['attention']
         except Exception: pass
-    dev = next(_unwrap(encoder).parameters()).device
+    dev = next(unwrap(encoder).parameters()).device
     out = np.zeros(ex.targets.shape, np.uint8)
     for i in tqdm(range(0, len(ex), batch_size), desc='attention', disable=not progress, leave=False):
         x = torch.from_numpy(ex.images[i:i + batch_size]).permute(0, 3, 1, 2).float().div(255).to(dev)
@@ -336,7 +354,7 @@ def _check_resume(st, cfg, options, classes, path):
 
 def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConfig | None = None, stage: str = 'decoder',
                   sub: str = '', init=None, device: str = 'auto', until_epoch: int | None = None, progress: bool | None = None,
-                  width: int = 16, upsample: str = 'deconv', flip: bool = True, num_workers: int = 0) -> tuple:
+                  num_workers: int = 0) -> tuple:
     "Train f_dec by Eq. 6 on `examples` into `run`/`stage`[/`sub`] (resumable; `init`: a decoder to fine-tune). Returns (decoder, history)."
     import torch.distributed as dist
     from tqdm.auto import tqdm
@@ -347,17 +365,18 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
     out = run.stage(stage)/sub if sub else run.stage(stage)
     out.mkdir(parents=True, exist_ok=True)
     ck, final = out/'checkpoint.pt', out/'decoder.pt'
-    encoder = _unwrap(encoder).to(plan.device).eval()
+    encoder = unwrap(encoder).to(plan.device).eval()
     for p in encoder.parameters(): p.requires_grad_(False)
-    options = dict(size=examples.size, width=int(width), upsample=upsample, flip=bool(flip), n_examples=len(examples),
-                   init=bool(init is not None))
+    if cfg.size is not None and working_size(encoder, cfg.size) != examples.size:
+        raise ValueError(f'examples are {examples.size}² but the configuration asks for working size {cfg.size}')
+    options = dict(size=examples.size, n_examples=len(examples), init=bool(init is not None))
     seed_everything(cfg.seed)
     if init is not None:
-        model = Decoder(_unwrap(init).inputs, _unwrap(init).channels, _unwrap(init).width, _unwrap(init).upsample)
-        model.load_state_dict(_unwrap(init).state_dict())
-        options.update(width=model.width, upsample=model.upsample)
-    else: model = build_decoder(encoder, cfg, width, upsample)
-    if model.inputs != cfg.inputs: raise ValueError(f'init decoder takes {model.inputs!r}, the configuration asks for {cfg.inputs!r}')
+        model = Decoder(unwrap(init).inputs, unwrap(init).channels, unwrap(init).width, unwrap(init).upsample)
+        model.load_state_dict(unwrap(init).state_dict())
+    else: model = build_decoder(encoder, cfg)
+    got, want = (model.inputs, model.width, model.upsample), (cfg.inputs, cfg.width, cfg.upsample)
+    if got != want: raise ValueError(f'init decoder has (inputs, width, upsample) = {got}, the configuration asks for {want}')
     if examples.size % model.factor: raise ValueError(f'working size {examples.size} is not a multiple of {model.factor}')
     model = model.to(plan.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
@@ -375,7 +394,7 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
         att = attention_cache(examples, encoder, out/'attention.npz' if plan.is_main else None, progress=show)
         ddp = nn.parallel.DistributedDataParallel(model, device_ids=[plan.local_rank] if plan.device.startswith('cuda') else None) \
             if plan.distributed else model
-        view = _DecoderView(examples, att, cfg.seed, flip)
+        view = _DecoderView(examples, att, cfg)
         sampler = torch.utils.data.DistributedSampler(view, num_replicas=plan.world_size, rank=plan.rank, shuffle=True, seed=cfg.seed)
         loader = torch.utils.data.DataLoader(view, batch_size=math.ceil(cfg.batch_size / plan.world_size), sampler=sampler,
                                              num_workers=num_workers, pin_memory=plan.device.startswith('cuda'))
@@ -408,7 +427,7 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
 @torch.no_grad()
 def foreground_probability(encoder, decoder, image, classes, size: int | None = None, att=None) -> torch.Tensor:
     "P(fg | class c) (k, H, W) of one image (H, W, 3) uint8 for the k class indices `classes`: f_dec(α^c) at S × S, resized to H × W."
-    d = _unwrap(decoder)
+    d = unwrap(decoder)
     dev = next(d.parameters()).device
     img = np.asarray(image)
     H, W = img.shape[:2]

@@ -4,21 +4,21 @@
 
 # %% ../nbs/03_encoder.ipynb #fec49433
 from __future__ import annotations
-import json, math, os, sys, time
+import json, math, sys, time
 from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import (EncoderConfig, Vocab, VOC, RunDir, DevicePlan, plan_device, init_distributed, seed_everything,
-                         atomic_path, atomic_write_json, config_to_dict, config_from_dict, to_jsonable, IGNORE_INDEX)
+from .core import (EncoderConfig, Vocab, RunDir, plan_device, init_distributed, seed_everything, atomic_path,
+                         config_to_dict, config_from_dict, to_jsonable, IGNORE_INDEX)
 from .data import DataError, VOCDataset, load_image, load_label_png
 
 # %% auto #0
 __all__ = ['VGG16_LAYERS', 'VGG16_CONV_INDICES', 'VGG16_BN_CONV_INDICES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CHECKPOINT_FORMAT',
            'ATTENTION_THRESHOLDS', 'vgg16_features', 'Encoder', 'build_encoder', 'WeightsError', 'load_vgg16_weights',
-           'classification_loss', 'make_optimizer', 'as_batch', 'resize_batch', 'class_activation_maps',
+           'classification_loss', 'make_optimizer', 'as_batch', 'resize_batch', 'unwrap', 'class_activation_maps',
            'multiscale_attention', 'normalize_attention', 'class_scores', 'weak_crop_box', 'augment', 'ImageSet',
            'write_checkpoint', 'read_checkpoint', 'save_checkpoint', 'load_checkpoint', 'load_encoder',
            'average_precision', 'mean_average_precision', 'f1_scores', 'instance_classes', 'object_attention_stats',
@@ -161,7 +161,9 @@ def resize_batch(x, size) -> torch.Tensor:
     return F.interpolate(x, size=size, mode='bilinear', align_corners=False, antialias=shrink)
 
 # %% ../nbs/03_encoder.ipynb #d52fcf25
-def _unwrap(model): return model.module if hasattr(model, 'module') else model
+def unwrap(model):
+    "The bare module inside a `DistributedDataParallel` (or `DataParallel`) wrapper; `model` itself otherwise."
+    return model.module if hasattr(model, 'module') else model
 
 def _class_index(classes, C):
     if classes is None: return None
@@ -171,7 +173,7 @@ def _class_index(classes, C):
 
 def class_activation_maps(model, x, classes=None) -> torch.Tensor:
     "α^c = F(x)·W·y^c (Eq. 2) at the feature map's resolution: (N, C, h, w), or (N, k, h, w) for the k class indices in `classes`."
-    m = _unwrap(model)
+    m = unwrap(model)
     W = m.fc.weight
     idx = _class_index(classes, W.shape[0])
     if idx is not None: W = W[idx]
@@ -181,7 +183,7 @@ def class_activation_maps(model, x, classes=None) -> torch.Tensor:
 @torch.no_grad()
 def multiscale_attention(model, frames, scales=None, classes=None, image_size: int | None = None, batch_size: int = 16) -> torch.Tensor:
     "§3.2: α^c at each scale s (frames resized to s·image_size), resized back to the frame size (bilinear), max-pooled over scales. (N, C|k, H, W)."
-    m = _unwrap(model)
+    m = unwrap(model)
     cfg = m.cfg
     scales, image_size = tuple(scales or cfg.scales), image_size or cfg.image_size
     was_training = m.training; m.eval()
@@ -208,7 +210,7 @@ def normalize_attention(a, eps: float = 1e-8) -> torch.Tensor:
 @torch.no_grad()
 def class_scores(model, frames, image_size: int | None = None, batch_size: int = 32) -> torch.Tensor:
     "Class probabilities sigmoid(f_enc(x)), (N, C), with frames resized to `image_size` square as in training (the score of §3.2 and §4)."
-    m = _unwrap(model)
+    m = unwrap(model)
     image_size = image_size or m.cfg.image_size
     was_training = m.training; m.eval()
     dev = next(m.parameters()).device
@@ -297,7 +299,7 @@ CHECKPOINT_FORMAT = 'wsvseg.encoder/1'
 def write_checkpoint(path, fmt: str, model, optimizer, epoch: int, **fields) -> Path:
     "Save `{format, epoch, model, optimizer, **fields}` atomically with `torch.save`: CPU tensors of the (unwrapped) model, plain data in `fields`."
     state = {'format': fmt, 'epoch': int(epoch), **fields,
-             'model': {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()},
+             'model': {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
              'optimizer': optimizer.state_dict() if optimizer is not None else None}
     with atomic_path(path) as tmp: torch.save(state, tmp)
     return Path(path)
@@ -426,7 +428,7 @@ def evaluate_encoder(model, test: ImageSet, thresholds=ATTENTION_THRESHOLDS, bat
                      attention: bool = True, progress: bool = False) -> dict:
     "Test-split metrics: mAP, AP and F1 per class; with instance maps, peak-in-object and part-vs-whole coverage of the attention."
     from tqdm.auto import tqdm
-    m = _unwrap(model)
+    m = unwrap(model)
     names = list(test.vocab.objects)
     scores, stats = [], []
     for i in tqdm(range(0, len(test), batch_size), desc='encoder eval', disable=not progress, leave=False):

@@ -4,16 +4,15 @@
 
 # %% ../nbs/05a_label.ipynb #e0d26614
 from __future__ import annotations
-import json, math, os, re, shutil, time, traceback
+import json, math, re, shutil, time, traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import multiprocessing as mp
 import numpy as np
 from .core import (FilterConfig, VideoSegConfig, RunDir, Vocab, VOC, atomic_path, atomic_write_json, config_to_dict,
                          config_from_dict, to_jsonable)
-from .data import DataError, VideoSequence, VideoReader, YouTubeObjectsDataset, load_image, load_label_png, save_label_png, resize_max_side
+from .data import DataError, VideoSequence, VideoReader, YouTubeObjectsDataset, load_label_png, save_label_png, resize_max_side
 from .filter import filter_video
 from .videoseg import segment_video
 from .evaluate import VideoIoU, video_table

@@ -15,7 +15,9 @@ from . import world as W
 
 # %% auto #0
 __all__ = ['run_stage', 'world_root', 'stage_world', 'reference_scores', 'stage_reference', 'stage_encoder', 'stage_videoseg',
-           'write_report', 'run_pipeline', 'wsvseg_world', 'wsvseg_demo', 'wsvseg_train_encoder', 'wsvseg_label_videos']
+           'stage_decoder', 'stage_adapt', 'stage_segment', 'stage_ablation', 'write_report', 'run_pipeline',
+           'wsvseg_world', 'wsvseg_demo', 'wsvseg_train_encoder', 'wsvseg_label_videos', 'wsvseg_train_decoder',
+           'wsvseg_segment', 'wsvseg_adapt']
 
 # %% ../nbs/10_pipeline.ipynb #d6e78fde
 def run_stage(run: RunDir, name: str, fn, *args, force: bool = False, log=print, **kwargs) -> dict:
@@ -97,12 +99,62 @@ def stage_encoder(run: RunDir, device: str = 'auto', **overrides) -> dict:
     return {}
 
 # %% ../nbs/10_pipeline.ipynb #f1836989
-def stage_videoseg(run: RunDir, workers: int = 2, n_tune: int = 10) -> dict:
+def stage_videoseg(run: RunDir, workers: int = 2, n_tune: int = 10, score_threshold: float | None = None) -> dict:
     "Label the world's videos with the encoder of `encoder/` into `videoseg/` (calibrating on the first `n_tune`), and score them."
-    from wsvseg.label import label_world_report
+    from dataclasses import replace
+    from wsvseg.label import label_world_report, LabelConfig
     ckpt = run.root/'encoder'/'encoder.pt'
     if not ckpt.exists(): raise FileNotFoundError(f'{ckpt}: no encoder checkpoint; run the encoder stage first')
-    label_world_report(world_root(run)/'videos', ckpt, run.root, n_tune=n_tune, workers=workers, log=lambda *a: None)
+    cfg = LabelConfig()
+    if score_threshold is not None: cfg = replace(cfg, filter=replace(cfg.filter, score_threshold=score_threshold))
+    label_world_report(world_root(run)/'videos', ckpt, run.root, n_tune=n_tune, workers=workers, cfg=cfg, log=lambda *a: None)
+    return {}
+
+# %% ../nbs/10_pipeline.ipynb #fcca7baf
+def _needs(path: Path, what: str, stage: str) -> Path:
+    if not Path(path).exists(): raise FileNotFoundError(f'{path}: no {what}; run the {stage} stage first')
+    return Path(path)
+
+def stage_decoder(run: RunDir, device: str = 'auto', **overrides) -> dict:
+    "Train f_dec (§3.3, Eq. 6) on the masks of `videoseg/masks` into `decoder/`; scored on the world's test images with the attention baseline."
+    from wsvseg.segment import decoder_cli, world_segment_options
+    o = world_segment_options(**overrides)
+    masks = _needs(run.root/'videoseg'/'masks', 'video masks (the filter kept no frame, or videoseg has not run)', 'videoseg')
+    decoder_cli(str(masks), str(world_root(run)), str(_needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')), str(run.root),
+                data=str(world_root(run)), epochs=o['epochs'], size=o['size'], device=device, progress=False)
+    return {}
+
+def stage_adapt(run: RunDir, device: str = 'auto', **overrides) -> dict:
+    "Domain adaptation (§5.2.1) of `decoder/decoder.pt` on the world's training images into `adapt/`; scored on the test images."
+    from wsvseg.segment import adapt_cli, world_segment_options
+    o = world_segment_options(**overrides)
+    adapt_cli(str(world_root(run)), str(run.root/'encoder'/'encoder.pt'), str(_needs(run.root/'decoder'/'decoder.pt', 'decoder', 'decoder')),
+              str(run.root), epochs=o['adapt_epochs'], device=device, progress=False)
+    return {}
+
+def stage_segment(run: RunDir, n_figure: int = 6) -> dict:
+    "Segment the world's test images with the adapted model (§3.4) into `segment/` (PNGs, overlays, scores) and draw `segment/examples.jpg`."
+    from wsvseg.segment import segment_cli, compare_figure
+    from wsvseg.decoder import load_decoder
+    from wsvseg.encoder import load_encoder, load_image_splits
+    _needs(run.root/'adapt'/'done.json', 'adapted decoder', 'adapt')
+    final = Path(run.read_metrics('adapt')['final_decoder'])
+    enc_path = run.root/'encoder'/'encoder.pt'
+    segment_cli(str(world_root(run)), str(enc_path), str(final), str(run.root), progress=False)
+    import matplotlib; matplotlib.use('Agg')
+    enc, _ = load_encoder(enc_path)
+    decs = {'decoder': load_decoder(run.root/'decoder'/'decoder.pt', enc)[0], 'decoder + DA': load_decoder(final, enc)[0]}
+    t = run.read_metrics('decoder').get('attention_baseline', {}).get('threshold', 0.5)
+    fig = compare_figure(load_image_splits(world_root(run))['test'], enc, decs, n=n_figure, threshold=t)
+    _savefig(fig, run.stage('segment')/'examples.jpg')
+    return {}
+
+def stage_ablation(run: RunDir, device: str = 'auto', **overrides) -> dict:
+    "Table 1 on the world (§5.2.1) into `ablation/`: the rows of the decoder and adapt stages plus the attention-only decoder and the ceiling."
+    from wsvseg.segment import ablation, world_segment_options
+    o = world_segment_options(**overrides)
+    ablation(str(world_root(run)), str(run.root/'encoder'/'encoder.pt'), str(run.root), masks=str(run.root/'videoseg'/'masks'),
+             epochs=o['epochs'], adapt_epochs=o['adapt_epochs'], size=o['size'], device=device, progress=False, log=lambda *a: None)
     return {}
 
 # %% ../nbs/10_pipeline.ipynb #bb08d16a
@@ -138,7 +190,7 @@ def write_report(run: RunDir) -> Path:
                           evaluation_table(m, p, fmt='markdown'), '']
         tables = [(k, v) for k, v in m.items() if isinstance(v, str) and '\n' in v]
         for k, v in tables: lines += [f'{k}:', '', v, '']
-        skip = {'reference', 'protocols', 'videos', 'calibration', 'config', 'label_summary', 'tuning_videos', 'skipped'}
+        skip = {'reference', 'protocols', 'videos', 'calibration', 'config', 'label_summary', 'tuning_videos', 'skipped', 'rows'}
         rows = list(_flat({k: v for k, v in m.items() if k not in skip}))
         if rows: lines += ['| metric | value |', '|---|---|'] + [f'| {k} | {v} |' for k, v in rows] + ['']
         for pic in sorted(run.stage(st).glob('*.jpg')) + sorted(run.stage(st).glob('*.png')):
@@ -149,15 +201,19 @@ def write_report(run: RunDir) -> Path:
 
 # %% ../nbs/10_pipeline.ipynb #9756b134
 def run_pipeline(run, preset: str = 'small', seed: int = 0, force: bool = False, log=print, encoder: dict | None = None,
-                 n_tune: int = 10, **world_overrides) -> Path:
-    "Run all stages on the built-in world into run folder `run` (resuming a previous run), then write the report; `encoder`: `encoder_cli` overrides."
+                 decoder: dict | None = None, n_tune: int = 10, score_threshold: float | None = None, **world_overrides) -> Path:
+    """Run all stages on the built-in world into run folder `run` (resuming a previous run), then write the report.
+    `encoder`: `encoder_cli` overrides; `decoder`: `world_segment_options` overrides (size, epochs, adapt_epochs); `score_threshold`: the frame filter's."""
     run = run if isinstance(run, RunDir) else RunDir(run)
     seed_everything(seed)
     t0 = time.perf_counter()
     run_stage(run, 'world', stage_world, preset, seed, force=force, log=log, **world_overrides)
     run_stage(run, 'evaluate', stage_reference, force=force, log=log)
     run_stage(run, 'encoder', stage_encoder, force=force, log=log, **(encoder or {}))
-    run_stage(run, 'videoseg', stage_videoseg, force=force, log=log, n_tune=n_tune)
+    run_stage(run, 'videoseg', stage_videoseg, force=force, log=log, n_tune=n_tune, score_threshold=score_threshold)
+    for name, fn in (('decoder', stage_decoder), ('adapt', stage_adapt)): run_stage(run, name, fn, force=force, log=log, **(decoder or {}))
+    run_stage(run, 'segment', stage_segment, force=force, log=log)
+    run_stage(run, 'ablation', stage_ablation, force=force, log=log, **(decoder or {}))
     report = write_report(run)
     log(f'pipeline finished in {time.perf_counter() - t0:.1f} s; report: {report}')
     return report
@@ -181,10 +237,11 @@ def wsvseg_demo(
     preset: str = 'small',      # world preset: 'small' (minutes on 2 CPU cores) or 'benchmark'
     seed: int = 0,              # random seed
     force: store_true = False,  # rerun stages that are already done
-    quick: store_true = False,  # a tiny world and one encoder epoch: checks that every stage runs, in well under a minute
+    quick: store_true = False,  # a tiny world, one epoch per model, every frame kept: checks that every stage runs, in about a minute
 ):
     "Run the whole pipeline on the built-in world into RUN (resuming where a previous run stopped) and write RUN/report/report.md."
-    kw = dict(n_train=40, n_test=20, n_videos=4, frames=20, encoder=dict(epochs=1), n_tune=2) if quick else {}
+    kw = dict(n_train=40, n_test=20, n_videos=4, frames=20, encoder=dict(epochs=1), n_tune=2, score_threshold=0.0,
+              decoder=dict(epochs=1, adapt_epochs=1, size=32)) if quick else {}
     try: run_pipeline(run, preset=preset, seed=seed, force=force, **kw)
     except (ValueError, DataError, FileExistsError, NotADirectoryError) as e: sys.exit(f'wsvseg-demo: {e}')
 
@@ -230,3 +287,66 @@ def wsvseg_label_videos(
     try: label_videos_cli(videos, checkpoint, run, workers=workers, shard=shard, kind=kind, score_threshold=score_threshold,
                           max_side=max_side, redo_errors=redo_errors)
     except (ValueError, DataError, FileNotFoundError, NotADirectoryError) as e: sys.exit(f'wsvseg-label-videos: {e}')
+
+# %% ../nbs/10_pipeline.ipynb #cd1eecb6
+@call_parse
+def wsvseg_train_decoder(
+    masks: str,                     # video masks: a run or videoseg folder of wsvseg-label-videos, a DAVIS/world folder, or <video>/<frame>.png
+    frames: str,                    # the frames and classes of those videos: a world folder, a DAVIS folder (+labels.json), or the labelling run
+    encoder: str,                   # encoder checkpoint (RUN/encoder/encoder.pt of wsvseg-train-encoder)
+    run: str = 'runs/decoder',      # run folder: writes RUN/decoder/{checkpoint.pt, decoder.pt, attention.npz, metrics.json}
+    data: str = None,               # a world or VOC folder whose test images score the decoder (and thresholded attention)
+    inputs: str = None,             # 'attention' or 'attention+features' (default DecoderConfig's)
+    epochs: int = None,             # training epochs
+    batch_size: int = None,         # global mini-batch (§5.1: 14)
+    lr: float = None,               # Adam learning rate (§5.1: 0.001)
+    size: int = None,               # working size S (a multiple of 16; default the encoder's input size)
+    width: int = None,              # channels of the decoder's finest level
+    upsample: str = None,           # 'deconv' or 'unpool'
+    seed: int = None,               # random seed
+    device: str = 'auto',           # 'auto', 'cpu', 'cuda', 'cuda:N'; under torchrun each process takes its GPU (DDP)
+):
+    "Train the decoder f_dec (§3.3, Eq. 6) on video masks, resuming from RUN/decoder/checkpoint.pt; write decoder.pt and metrics.json (test mIoU with DATA)."
+    from wsvseg.segment import decoder_cli
+    try: m = decoder_cli(masks, frames, encoder, run, data=data, inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, size=size,
+                         width=width, upsample=upsample, seed=seed, device=device)
+    except (ValueError, DataError, FileNotFoundError, NotADirectoryError) as e: sys.exit(f'wsvseg-train-decoder: {e}')
+    test = f"; test mIoU {m['test']['miou']:.3f}" if 'test' in m else ''
+    print(f"decoder: {m['n_examples']} frames of {m['n_videos']} videos{test}; metrics in {Path(run)/'decoder'/'metrics.json'}")
+
+@call_parse
+def wsvseg_segment(
+    images: str,                    # a folder of images (.jpg, .png, ...), or a world / VOC folder (its test split, then scored)
+    encoder: str,                   # encoder checkpoint
+    decoder: str,                   # decoder checkpoint (RUN/decoder/decoder.pt, or RUN/adapt/round<r>/decoder.pt after wsvseg-adapt)
+    run: str = 'runs/segment',      # run folder: writes RUN/segment/{masks/<name>.png, overlays/<name>.jpg, metrics.json}
+    class_threshold: float = None,  # a class is present when its score passes this (§3.4; default SegmentConfig's)
+    background_threshold: float = None,  # background where no class's foreground probability reaches this (default SegmentConfig's)
+    size: int = None,               # working size (default the decoder's)
+    no_overlays: store_true = False,  # write the label PNGs only
+):
+    "Segment images (§3.4) into palette PNGs (VOC colours) and overlay pictures; resumes, skipping images already segmented."
+    from wsvseg.segment import segment_cli
+    try: m = segment_cli(images, encoder, decoder, run, class_threshold=class_threshold, background_threshold=background_threshold,
+                         size=size, overlays=not no_overlays)
+    except (ValueError, DataError, FileNotFoundError, NotADirectoryError) as e: sys.exit(f'wsvseg-segment: {e}')
+    test = f"; test mIoU {m['test']['miou']:.3f}" if 'test' in m else ''
+    print(f"segment: {m['n_images']} images ({m['segmented_now']} now){test}; label maps in {Path(run)/'segment'/'masks'}")
+
+@call_parse
+def wsvseg_adapt(
+    data: str,                      # a world or VOC folder: its training images (labels only) are segmented and used for fine-tuning
+    encoder: str,                   # encoder checkpoint
+    decoder: str,                   # decoder checkpoint to adapt (RUN/decoder/decoder.pt)
+    run: str = 'runs/adapt',        # run folder: writes RUN/adapt/round<r>/{labels/*.png, decoder.pt}, RUN/adapt/metrics.json
+    rounds: int = None,             # rounds of (segment, fine-tune) (default AdaptConfig's: 1, as in §5.2.1)
+    epochs: int = None,             # fine-tuning epochs per round
+    lr: float = None,               # Adam learning rate
+    device: str = 'auto',           # 'auto', 'cpu', 'cuda', 'cuda:N'; under torchrun each process takes its GPU (DDP)
+):
+    "Domain adaptation (§5.2.1): segment the training images with the model, restricted to their labels, and fine-tune the decoder on those maps."
+    from wsvseg.segment import adapt_cli
+    try: m = adapt_cli(data, encoder, decoder, run, rounds=rounds, epochs=epochs, lr=lr, device=device)
+    except (ValueError, DataError, FileNotFoundError, NotADirectoryError) as e: sys.exit(f'wsvseg-adapt: {e}')
+    test = f"; test mIoU {m['test']['miou']:.3f}" if 'test' in m else ''
+    print(f"adapt: {len(m['rounds'])} round(s){test}; adapted decoder {m['final_decoder']}")

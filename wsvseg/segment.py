@@ -4,24 +4,24 @@
 
 # %% ../nbs/07_segment.ipynb #18fbe441
 from __future__ import annotations
-import json, math, sys, time
+import time
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
-from .core import DecoderConfig, SegmentConfig, AdaptConfig, RunDir, atomic_write_json, config_to_dict, to_jsonable, IGNORE_INDEX
+from .core import DecoderConfig, SegmentConfig, AdaptConfig, RunDir, config_to_dict, config_from_dict, IGNORE_INDEX
 from .data import DataError, load_image, load_label_png, save_label_png, save_image, voc_palette
 from .encoder import (ImageSet, load_encoder, load_image_splits, class_scores, multiscale_attention, normalize_attention,
-                            WeightsError, _unwrap)
-from .decoder import (SegExamples, video_examples, image_examples, train_decoder, load_decoder, foreground_probability,
-                            working_size, read_decoder_checkpoint)
+                            WeightsError, unwrap)
+from .decoder import (video_examples, image_examples, train_decoder, load_decoder, foreground_probability, working_size,
+                            read_decoder_checkpoint)
 from .evaluate import SegConfusion, seg_table
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'IMAGE_SUFFIXES', 'ROWS', 'label_from_probabilities', 'relevant_classes', 'segment_image',
            'attention_labels', 'attention_confusions', 'evaluate_segmentation', 'attention_baseline', 'pseudo_labels',
-           'adapt', 'overlay', 'list_images', 'segment_folder', 'world_segment_options', 'decoder_cli', 'segment_cli',
-           'adapt_cli', 'ceiling_cli', 'ablation_bars', 'ablation']
+           'adapt', 'overlay', 'list_images', 'segment_folder', 'compare_figure', 'world_segment_options',
+           'decoder_config', 'decoder_cli', 'segment_cli', 'adapt_cli', 'ceiling_cli', 'ablation_bars', 'ablation']
 
 # %% ../nbs/07_segment.ipynb #882c125b
 def label_from_probabilities(probs, classes, background_threshold: float = 0.5) -> np.ndarray:
@@ -107,9 +107,10 @@ def pseudo_labels(encoder, decoder, images: ImageSet, cfg: SegmentConfig | None 
 def adapt(encoder, decoder, classes, images: ImageSet, run, cfg: AdaptConfig | None = None, dcfg: DecoderConfig | None = None,
           seg: SegmentConfig | None = None, size: int | None = None, device: str = 'auto', progress: bool | None = None) -> tuple:
     "§5.2.1: `cfg.rounds` rounds of (pseudo-label `images` with the model, fine-tune the decoder on them) into `run`/adapt/round<r>. Returns (decoder, per-round info)."
-    cfg, dcfg = cfg or AdaptConfig(), dcfg or DecoderConfig()
+    d = unwrap(decoder)   # the architecture is the decoder's; `dcfg` gives the rest (batch size, augmentation, seed)
+    cfg, dcfg = cfg or AdaptConfig(), replace(dcfg or DecoderConfig(), inputs=d.inputs, width=d.width, upsample=d.upsample)
     run = run if isinstance(run, RunDir) else RunDir(run)
-    S = working_size(encoder, size, _unwrap(decoder).factor)
+    S = working_size(encoder, size, unwrap(decoder).factor)
     info = []
     for r in range(1, cfg.rounds + 1):
         out = run.stage('adapt')/f'round{r}'
@@ -161,6 +162,27 @@ def segment_folder(encoder, decoder, images, out, cfg: SegmentConfig | None = No
     return dict(n_images=len(items), segmented_now=now, skipped=done, images_per_s=now / seconds if seconds > 0 else None,
                 wall_s=round(time.perf_counter() - t0, 3))
 
+# %% ../nbs/07_segment.ipynb #4f3fc4a7
+def compare_figure(images: ImageSet, encoder, decoders: dict, n: int = 6, threshold: float = 0.5, cfg: SegmentConfig | None = None,
+                   size: int | None = None, start: int = 0):
+    "A matplotlib figure: for `n` images of `images` from `start`, the image, ground truth, attention at `threshold` and each of `decoders` {title: f_dec}."
+    import matplotlib.pyplot as plt
+    cfg, pal = cfg or SegmentConfig(), voc_palette()
+    idx = list(range(start, min(len(images), start + n)))
+    cols = ['image', 'ground truth', f'attention (t = {threshold:g})', *decoders]
+    fig, axes = plt.subplots(len(idx), len(cols), figsize=(2.2 * len(cols), 1.8 * len(idx)), squeeze=False)
+    for r, i in enumerate(idx):
+        img = images.image(i)
+        cls = relevant_classes(encoder, img, cfg.class_threshold)[0]
+        att = normalize_attention(multiscale_attention(encoder, img, classes=cls.tolist()))[0] if len(cls) else torch.zeros(0, *img.shape[:2])
+        maps = [img, pal[images.label(i)], pal[attention_labels(att, cls, threshold)]]
+        maps += [pal[segment_image(encoder, d, img, cfg, cls, size)] for d in decoders.values()]
+        for c, (ax, m) in enumerate(zip(axes[r], maps)):
+            ax.imshow(m); ax.set_xticks([]); ax.set_yticks([])
+            if r == 0: ax.set_title(cols[c], fontsize=9)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/07_segment.ipynb #e7d11cac
 def world_segment_options(**kw) -> dict:
     "Sizes for the built-in world on a CPU: working size 128, 8 decoder epochs, 4 adaptation epochs."
@@ -180,22 +202,25 @@ def _models(encoder, decoder=None, device='cpu'):
 def _threads(device):
     if device in ('cpu', 'auto') and not torch.cuda.is_available(): torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
 
+def decoder_config(base: DecoderConfig | None = None, **over) -> DecoderConfig:
+    "`base` (default `DecoderConfig()`) with the overrides that are not None."
+    return replace(base or DecoderConfig(), **{k: v for k, v in over.items() if v is not None})
+
 def decoder_cli(masks: str, frames: str, encoder: str, run: str, data: str | None = None, inputs: str | None = None,
                 epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, size: int | None = None,
-                width: int = 16, upsample: str = 'deconv', seed: int | None = None, device: str = 'auto', until_epoch: int | None = None,
-                progress: bool | None = None, baseline: bool = True) -> dict:
+                width: int | None = None, upsample: str | None = None, seed: int | None = None, device: str = 'auto',
+                until_epoch: int | None = None, progress: bool | None = None, baseline: bool = True) -> dict:
     "Train the decoder (§3.3, Eq. 6) on the video `masks` with the frames/classes of `frames` into `run`/decoder; score it on `data`'s test images."
     _threads(device)
     run = RunDir(run)
     enc, classes, _ = _models(encoder)
-    over = dict(inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    cfg = replace(DecoderConfig(), **{k: v for k, v in over.items() if v is not None})
-    S = working_size(enc, size)
+    cfg = decoder_config(inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, size=size, width=width, upsample=upsample, seed=seed)
+    S = working_size(enc, cfg.size)
     t0 = time.perf_counter()
     ex = video_examples(masks, frames, classes, S)
-    dec, hist = train_decoder(ex, enc, classes, run, cfg, device=device, until_epoch=until_epoch, progress=progress, width=width, upsample=upsample)
+    dec, hist = train_decoder(ex, enc, classes, run, cfg, device=device, until_epoch=until_epoch, progress=progress)
     m = dict(masks=str(Path(masks)), frames=str(Path(frames)), encoder=str(encoder), n_examples=len(ex), n_videos=len({n.rsplit('/', 1)[0] for n in ex.names}),
-             foreground=ex.foreground_fraction(), size=S, config=config_to_dict(cfg), width=width, upsample=upsample,
+             foreground=ex.foreground_fraction(), size=S, config=config_to_dict(cfg),
              train_loss=hist['train_loss'], epoch_seconds=hist['epoch_seconds'],
              train_images_per_s=len(ex) * len(hist['epoch_seconds']) / max(1e-9, sum(hist['epoch_seconds'])) if hist['epoch_seconds'] else None)
     if len(hist['train_loss']) < cfg.epochs: return run.write_metrics('decoder', {**m, 'finished': False})
@@ -236,13 +261,14 @@ def adapt_cli(data: str, encoder: str, decoder: str, run: str, rounds: int | Non
     run = RunDir(run)
     enc, classes, dec = _models(encoder, decoder)
     st = read_decoder_checkpoint(decoder)
-    dcfg = DecoderConfig(**{k: (tuple(v) if k == 'betas' else v) for k, v in st['config'].items()})
+    dcfg = config_from_dict(DecoderConfig, st['config'], str(decoder))
     acfg = replace(AdaptConfig(), **{k: v for k, v in dict(rounds=rounds, epochs=epochs, lr=lr).items() if v is not None})
     splits = load_image_splits(data)
     S = st['options'].get('size')
     t0 = time.perf_counter()
     dec, info = adapt(enc, dec, classes, splits['train'], run, acfg, dcfg, size=S, device=device, progress=progress)
-    m = dict(data=str(data), encoder=str(encoder), decoder=str(decoder), config=config_to_dict(acfg), rounds=info)
+    m = dict(data=str(data), encoder=str(encoder), decoder=str(decoder), config=config_to_dict(acfg), rounds=info,
+             final_decoder=str(run.stage('adapt')/f'round{acfg.rounds}'/'decoder.pt'))
     if 'test' in splits: m['test'] = evaluate_segmentation(enc, dec.cpu(), splits['test'], size=S)
     m['seconds'] = round(time.perf_counter() - t0, 1)
     m = run.write_metrics('adapt', m)
@@ -250,17 +276,17 @@ def adapt_cli(data: str, encoder: str, decoder: str, run: str, rounds: int | Non
     return m
 
 def ceiling_cli(data: str, encoder: str, run: str, inputs: str | None = None, epochs: int | None = None, size: int | None = None,
-                width: int = 16, device: str = 'auto', progress: bool | None = None) -> dict:
+                width: int | None = None, upsample: str | None = None, device: str = 'auto', progress: bool | None = None) -> dict:
     "The full-supervision ceiling: the same decoder trained on `data`'s training images with their ground-truth masks, into `run`/decoder; scored on the test images."
     _threads(device)
     run = RunDir(run)
     enc, classes, _ = _models(encoder)
-    cfg = replace(DecoderConfig(), **{k: v for k, v in dict(inputs=inputs, epochs=epochs).items() if v is not None})
-    S = working_size(enc, size)
+    cfg = decoder_config(inputs=inputs, epochs=epochs, size=size, width=width, upsample=upsample)
+    S = working_size(enc, cfg.size)
     splits = load_image_splits(data)
     t0 = time.perf_counter()
     ex = image_examples(splits['train'], S)
-    dec, hist = train_decoder(ex, enc, classes, run, cfg, device=device, progress=progress, width=width)
+    dec, hist = train_decoder(ex, enc, classes, run, cfg, device=device, progress=progress)
     m = dict(data=str(data), encoder=str(encoder), supervision='ground-truth masks of the training images', n_examples=len(ex), size=S,
              config=config_to_dict(cfg), train_loss=hist['train_loss'], test=evaluate_segmentation(enc, dec.cpu(), splits['test'], size=S),
              seconds=round(time.perf_counter() - t0, 1))
@@ -282,26 +308,28 @@ def ablation_bars(rows: dict) -> dict:
     return out
 
 def ablation(data: str, encoder: str, run: str, masks: str | None = None, frames: str | None = None, epochs: int = 8,
-             adapt_epochs: int = 4, rounds: int = 1, size: int | None = 128, width: int = 16, device: str = 'auto',
+             adapt_epochs: int = 4, rounds: int = 1, size: int | None = 128, width: int | None = None, device: str = 'auto',
              attention_only: bool = True, progress: bool | None = None, log=print) -> dict:
-    "Table 1 on `data` (world folder) into `run`: each row a stage (resumable); the table into `run`/segment/metrics.json."
+    """Table 1 on `data` (a world folder) with `run`'s stages: `decoder` and `adapt` (trained here unless done), the attention-only decoder
+    and the ceiling in `run`/ablation/{attention-only,ceiling}/ (resumable); the table, rows and bars into `run`/ablation/metrics.json."""
     run, masks, frames = RunDir(run), masks or data, frames or data
-    rows = {}
+    rows, here = {}, run.stage('ablation')
     kw = dict(epochs=epochs, size=size, width=width, device=device, progress=progress)
+    def row(name, m): rows[name] = m['test']; log(f"{name}: mIoU {m['test']['miou']:.3f}")
     m = run.read_metrics('decoder') if run.is_done('decoder') else decoder_cli(masks, frames, encoder, str(run.root), data=data, **kw)
-    rows[ROWS[0]], rows[ROWS[2]] = m['attention_baseline'], m['test']; log(f"{ROWS[2]}: mIoU {m['test']['miou']:.3f}")
+    rows[ROWS[0]] = m['attention_baseline']; row(ROWS[2], m)
     if attention_only:
-        r2 = RunDir(run.root/'attention-only')
-        m2 = r2.read_metrics('decoder') if r2.is_done('decoder') else decoder_cli(masks, frames, encoder, str(r2.root), data=data, inputs='attention', baseline=False, **kw)
-        rows[ROWS[1]] = m2['test']; log(f"{ROWS[1]}: mIoU {m2['test']['miou']:.3f}")
-    m3 = run.read_metrics('adapt') if run.is_done('adapt') else adapt_cli(data, encoder, str(run.root/'decoder'/'decoder.pt'), str(run.root), rounds=rounds,
-                                                                        epochs=adapt_epochs, device=device, progress=progress)
-    rows[ROWS[3]] = m3['test']; log(f"{ROWS[3]}: mIoU {m3['test']['miou']:.3f}")
-    r4 = RunDir(run.root/'ceiling')
-    m4 = r4.read_metrics('decoder') if r4.is_done('decoder') else ceiling_cli(data, encoder, str(r4.root), **kw)
-    rows[ROWS[4]] = m4['test']; log(f"{ROWS[4]}: mIoU {m4['test']['miou']:.3f}")
+        r2 = RunDir(here/'attention-only')
+        row(ROWS[1], r2.read_metrics('decoder') if r2.is_done('decoder') else
+            decoder_cli(masks, frames, encoder, str(r2.root), data=data, inputs='attention', baseline=False, **kw))
+    row(ROWS[3], run.read_metrics('adapt') if run.is_done('adapt') else
+        adapt_cli(data, encoder, str(run.root/'decoder'/'decoder.pt'), str(run.root), rounds=rounds, epochs=adapt_epochs, device=device, progress=progress))
+    r4 = RunDir(here/'ceiling')
+    row(ROWS[4], r4.read_metrics('decoder') if r4.is_done('decoder') else ceiling_cli(data, encoder, str(r4.root), **kw))
     names = list(load_image_splits(data)['test'].vocab.names)
-    table = seg_table({k: rows[k] for k in ROWS if k in rows}, names)
-    out = dict(table1=table, rows={k: rows[k] for k in ROWS if k in rows}, bars=ablation_bars(rows), masks=str(masks), encoder=str(encoder),
+    rows = {k: rows[k] for k in ROWS if k in rows}
+    out = dict(table1=seg_table(rows, names, fmt='markdown'), rows=rows, bars=ablation_bars(rows), masks=str(masks), encoder=str(encoder),
                baseline_threshold=rows[ROWS[0]].get('threshold'))
-    return run.write_metrics('segment', out)
+    out = run.write_metrics('ablation', out)
+    run.mark_done('ablation')
+    return out

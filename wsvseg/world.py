@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_world.ipynb #76cf7e19
 from __future__ import annotations
-import dataclasses, functools, json, shutil, time, xml.etree.ElementTree as ET
+import functools, json, shutil, time, xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
