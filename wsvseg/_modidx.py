@@ -145,6 +145,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'wsvseg.decoder._block': ('decoder.html#_block', 'wsvseg/decoder.py'),
                                 'wsvseg.decoder._check_resume': ('decoder.html#_check_resume', 'wsvseg/decoder.py'),
                                 'wsvseg.decoder._examples_key': ('decoder.html#_examples_key', 'wsvseg/decoder.py'),
+                                'wsvseg.decoder._recolour': ('decoder.html#_recolour', 'wsvseg/decoder.py'),
                                 'wsvseg.decoder._resize_image': ('decoder.html#_resize_image', 'wsvseg/decoder.py'),
                                 'wsvseg.decoder._resize_target': ('decoder.html#_resize_target', 'wsvseg/decoder.py'),
                                 'wsvseg.decoder._video_labels': ('decoder.html#_video_labels', 'wsvseg/decoder.py'),

@@ -121,6 +121,7 @@ class DecoderConfig:
     flip: bool = True                 # random left-right flips while training (not given)
     color_jitter: float = 0.0         # random per-channel gain and contrast 1 ± this while training (not given; see 06_decoder)
     zoom: float = 0.0                 # random zoom-in crops by up to 1 + this while training (not given; see 06_decoder)
+    background_jitter: float = 0.0    # recolour the target's background on its own by this while training (not given; see 06_decoder)
     seed: int = 0
 
 @dataclass

@@ -289,14 +289,23 @@ def load_decoder(path, encoder=None, device='cpu') -> tuple:
     return d.to(device).eval(), st
 
 # %% ../nbs/06_decoder.ipynb #5dfb52aa
-def augment_example(x, a, t, rng: np.random.Generator, flip: bool = True, color: float = 0.0, zoom: float = 0.0) -> tuple:
+def _recolour(x, rng, strength, where=None):
+    "x (3, S, S) with contrast 1 ± `strength` about its mean and per-channel gain 1 ± `strength`/2, over the pixels `where` (all if None)."
+    gain = torch.from_numpy(1 + strength / 2 * rng.uniform(-1, 1, (3, 1, 1))).float()
+    c = 1 + strength * rng.uniform(-1, 1)
+    if where is None: return ((x.mean((1, 2), keepdim=True) * (1 - c) + c * x) * gain).clamp(0, 1)
+    w = where.to(x.dtype)[None]
+    m = (x * w).sum((1, 2), keepdim=True) / w.sum().clamp(min=1)
+    return torch.where(where[None], ((m * (1 - c) + c * x) * gain).clamp(0, 1), x)
+
+def augment_example(x, a, t, rng: np.random.Generator, flip: bool = True, color: float = 0.0, zoom: float = 0.0,
+                    background_color: float = 0.0) -> tuple:
     """One training example (x (3, S, S) in [0, 1], α (1, S, S), target (S, S)) randomly flipped left-right, recoloured
-    (per-channel gain and contrast in 1 ± `color`, image only) and zoomed (a crop of side S / z, z ∈ [1, 1 + `zoom`], resized back; all three)."""
+    (contrast 1 ± `color`, per-channel gain 1 ± `color`/2; image only), its background (target 0) recoloured on its own by
+    `background_color`, and zoomed (a crop of side S / z, z ∈ [1, 1 + `zoom`], resized back; all three)."""
     if flip and rng.random() < 0.5: x, a, t = x.flip(-1), a.flip(-1), t.flip(-1)
-    if color > 0:
-        gain = torch.from_numpy(1 + color * rng.uniform(-1, 1, (3, 1, 1))).float()
-        m = x.mean((1, 2), keepdim=True)
-        x = ((m + (1 + color * rng.uniform(-1, 1)) * (x - m)) * gain).clamp(0, 1)
+    if color > 0: x = _recolour(x, rng, color)
+    if background_color > 0: x = _recolour(x, rng, background_color, t == 0)
     if zoom > 0:
         S = x.shape[-1]
         c = int(round(S / (1 + zoom * rng.random())))
@@ -317,7 +326,7 @@ class _DecoderView(torch.utils.data.Dataset):
         a = torch.from_numpy(self.att[i]).float()[None] / 255
         t = torch.from_numpy(self.ex.targets[i])
         c = self.cfg
-        return augment_example(x, a, t, np.random.default_rng([c.seed, self.epoch, i]), c.flip, c.color_jitter, c.zoom)
+        return augment_example(x, a, t, np.random.default_rng([c.seed, self.epoch, i]), c.flip, c.color_jitter, c.zoom, c.background_jitter)
 
 def _examples_key(ex: SegExamples, encoder) -> str:
     h = hashlib.sha1()
