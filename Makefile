@@ -35,4 +35,4 @@ export: setup
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
 
 bench: setup
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
