@@ -1,5 +1,5 @@
 """End-to-end runs of the command-line tools, through subprocesses, as a user would run them."""
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -42,6 +42,29 @@ def test_demo_runs_resumes_and_reports(tmp_path):
     ds = VOCDataset(root/'images', 'train', vocab=world_vocab(root), check_counts=False)
     assert len(ds) == 40 and ds[0].y.shape == (5,)
     assert len(DAVISDataset(root/'videos', '2017', 'val', vocab=world_vocab(root), check_counts=False)) == 4
+    # the stage tools on their own, on what the demo wrote
+    enc, dec = str(run/'encoder'/'encoder.pt'), str(run/'decoder'/'decoder.pt')
+    imgs = tmp_path/'imgs'
+    imgs.mkdir()
+    shutil.copyfile(root/'images'/'JPEGImages'/'test_000000.jpg', imgs/'a.jpg')
+    (imgs/'z.jpg').write_bytes(b'not a jpeg')
+    r3 = _run('wsvseg-segment', str(imgs), enc, dec, '--run', str(tmp_path/'seg'))
+    assert r3.returncode != 0 and 'z.jpg' in r3.stderr and 'Traceback' not in r3.stderr, r3.stderr
+    assert (tmp_path/'seg'/'segment'/'masks'/'a.png').exists()          # what was done is kept
+    (imgs/'z.jpg').unlink()
+    r4 = _run('wsvseg-segment', str(imgs), enc, dec, '--run', str(tmp_path/'seg'))
+    assert r4.returncode == 0 and '1 images (0 now)' in r4.stdout, r4.stdout + r4.stderr
+    r5 = _run('wsvseg-adapt', str(root), enc, dec, '--run', str(tmp_path/'ad'), '--epochs', '1', '--device', 'cpu')
+    assert r5.returncode == 0 and 'test mIoU' in r5.stdout, r5.stdout + r5.stderr
+    assert (tmp_path/'ad'/'adapt'/'round1'/'decoder.pt').exists()
+
+
+def test_stage_tools_report_bad_inputs(tmp_path):
+    r = _run('wsvseg-train-decoder', str(tmp_path/'no-masks'), str(tmp_path), str(tmp_path/'enc.pt'), '--run', str(tmp_path/'r'))
+    assert r.returncode != 0 and 'Traceback' not in r.stderr and str(tmp_path/'enc.pt') in r.stderr, r.stderr
+    (tmp_path/'enc.pt').write_text('not a checkpoint')
+    r = _run('wsvseg-segment', str(tmp_path), str(tmp_path/'enc.pt'), str(tmp_path/'enc.pt'), '--run', str(tmp_path/'r'))
+    assert r.returncode != 0 and 'Traceback' not in r.stderr and 'enc.pt' in r.stderr, r.stderr
 
 
 def test_world_refuses_a_foreign_folder(tmp_path):
