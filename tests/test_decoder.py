@@ -173,3 +173,37 @@ def test_image_examples_targets(world):
 def test_examples_validation():
     with pytest.raises(ValueError, match='2 images, 1 classes'):
         SegExamples(np.zeros((2, 8, 8, 3)), [0], np.zeros((2, 8, 8)), ['a', 'b'])
+
+
+DDP_SCRIPT = '''
+import os, sys, torch
+torch.set_num_threads(1)
+from wsvseg.core import DecoderConfig
+from wsvseg.encoder import load_encoder
+from wsvseg.decoder import video_examples, train_decoder
+world, enc_path, out = sys.argv[1:4]
+enc, classes = load_encoder(enc_path)
+ex = video_examples(world, world, classes, 32, limit=8)
+model, hist = train_decoder(ex, enc, classes, out, DecoderConfig(epochs=2, batch_size=4, width=8), device='cpu', progress=False)
+torch.save(model.state_dict(), os.path.join(out, f"rank{os.environ['RANK']}.pt"))
+'''
+
+
+def test_ddp_two_cpu_processes(world, enc, classes, tmp_path):
+    "torchrun with 2 processes on gloo: the ranks end with the same parameters, and rank 0 wrote its model into decoder.pt."
+    import os, subprocess, sys
+    save_checkpoint(tmp_path/'encoder.pt', enc, None, 0, enc.cfg, classes)
+    script = tmp_path/'ddp_decoder.py'
+    script.write_text(DDP_SCRIPT)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(root) + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', str(script), str(world),
+           str(tmp_path/'encoder.pt'), str(tmp_path/'run')]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    r0, r1 = (torch.load(tmp_path/'run'/f'rank{i}.pt', weights_only=True) for i in (0, 1))
+    params = {k for k, _ in Decoder('attention+features', stage_channels(enc), 8).named_parameters()}
+    for k in params: assert torch.allclose(r0[k], r1[k], atol=1e-6), k     # batch-norm statistics stay per process, as in DDP
+    st = read_decoder_checkpoint(tmp_path/'run'/'decoder'/'decoder.pt')
+    assert st['epoch'] == 2 and len(st['history']['train_loss']) == 2
+    for k in r0: assert torch.equal(st['model'][k], r0[k]), k
