@@ -334,6 +334,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'wsvseg.pipeline._needs': ('pipeline.html#_needs', 'wsvseg/pipeline.py'),
                                  'wsvseg.pipeline._part_map': ('pipeline.html#_part_map', 'wsvseg/pipeline.py'),
                                  'wsvseg.pipeline._savefig': ('pipeline.html#_savefig', 'wsvseg/pipeline.py'),
+                                 'wsvseg.pipeline._seg_results': ('pipeline.html#_seg_results', 'wsvseg/pipeline.py'),
                                  'wsvseg.pipeline.reference_scores': ('pipeline.html#reference_scores', 'wsvseg/pipeline.py'),
                                  'wsvseg.pipeline.run_pipeline': ('pipeline.html#run_pipeline', 'wsvseg/pipeline.py'),
                                  'wsvseg.pipeline.run_stage': ('pipeline.html#run_stage', 'wsvseg/pipeline.py'),

@@ -161,7 +161,13 @@ def stage_ablation(run: RunDir, device: str = 'auto', **overrides) -> dict:
 def _fmt(v):
     if isinstance(v, float): return f'{v:.4g}'
     if isinstance(v, (list, tuple)) and len(v) > 8: return f'[{len(v)} values]'
+    if isinstance(v, (list, tuple)) and all(isinstance(x, float) for x in v): return '[' + ', '.join(f'{x:.4g}' for x in v) + ']'
+    if isinstance(v, (list, tuple)) and all(isinstance(x, dict) for x in v): return '; '.join(', '.join(f'{k} {_fmt(y)}' for k, y in x.items()) for x in v)
     return str(v)
+
+def _seg_results(m: dict) -> dict:
+    "The segmentation results among a stage's metrics: entries holding 'miou' and a per-class 'iou'."
+    return {k: v for k, v in m.items() if isinstance(v, dict) and 'miou' in v and isinstance(v.get('iou'), dict)}
 
 def _flat(d, prefix=''):
     "Short scalar entries of a nested metrics dict as (key, value) rows; tables and long structures left out."
@@ -190,8 +196,13 @@ def write_report(run: RunDir) -> Path:
                           evaluation_table(m, p, fmt='markdown'), '']
         tables = [(k, v) for k, v in m.items() if isinstance(v, str) and '\n' in v]
         for k, v in tables: lines += [f'{k}:', '', v, '']
+        segs = _seg_results(m)
+        if segs:
+            names = {'test': st, 'attention_baseline': f"thresholded attention (t = {segs.get('attention_baseline', {}).get('threshold')}, best on test)"}
+            named = {names.get(k, k): v for k, v in segs.items()}
+            lines += ['Test images (IoU, %):', '', seg_table(named, list(next(iter(segs.values()))['iou']), fmt='markdown'), '']
         skip = {'reference', 'protocols', 'videos', 'calibration', 'config', 'label_summary', 'tuning_videos', 'skipped', 'rows'}
-        rows = list(_flat({k: v for k, v in m.items() if k not in skip}))
+        rows = list(_flat({k: v for k, v in m.items() if k not in skip | set(segs)}))
         if rows: lines += ['| metric | value |', '|---|---|'] + [f'| {k} | {v} |' for k, v in rows] + ['']
         for pic in sorted(run.stage(st).glob('*.jpg')) + sorted(run.stage(st).glob('*.png')):
             shutil.copyfile(pic, out/f'{st}-{pic.name}')
