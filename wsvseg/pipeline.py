@@ -315,12 +315,16 @@ def wsvseg_train_decoder(
     width: int = None,              # channels of the decoder's finest level
     upsample: str = None,           # 'deconv' or 'unpool'
     seed: int = None,               # random seed
+    color_jitter: float = None,     # augmentation: recolour whole frames by up to this (default off)
+    zoom: float = None,             # augmentation: zoom in by up to 1 + this (default off)
+    background_jitter: float = None,  # augmentation: recolour the frames' backgrounds on their own (default off)
     device: str = 'auto',           # 'auto', 'cpu', 'cuda', 'cuda:N'; under torchrun each process takes its GPU (DDP)
 ):
     "Train the decoder f_dec (§3.3, Eq. 6) on video masks, resuming from RUN/decoder/checkpoint.pt; write decoder.pt and metrics.json (test mIoU with DATA)."
     from wsvseg.segment import decoder_cli
     try: m = decoder_cli(masks, frames, encoder, run, data=data, inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, size=size,
-                         width=width, upsample=upsample, seed=seed, device=device)
+                         width=width, upsample=upsample, seed=seed, color_jitter=color_jitter, zoom=zoom,
+                         background_jitter=background_jitter, device=device)
     except (ValueError, DataError, FileNotFoundError, NotADirectoryError) as e: sys.exit(f'wsvseg-train-decoder: {e}')
     test = f"; test mIoU {m['test']['miou']:.3f}" if 'test' in m else ''
     print(f"decoder: {m['n_examples']} frames of {m['n_videos']} videos{test}; metrics in {Path(run)/'decoder'/'metrics.json'}")

@@ -208,13 +208,15 @@ def decoder_config(base: DecoderConfig | None = None, **over) -> DecoderConfig:
 
 def decoder_cli(masks: str, frames: str, encoder: str, run: str, data: str | None = None, inputs: str | None = None,
                 epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, size: int | None = None,
-                width: int | None = None, upsample: str | None = None, seed: int | None = None, device: str = 'auto',
+                width: int | None = None, upsample: str | None = None, seed: int | None = None, color_jitter: float | None = None,
+                zoom: float | None = None, background_jitter: float | None = None, device: str = 'auto',
                 until_epoch: int | None = None, progress: bool | None = None, baseline: bool = True) -> dict:
     "Train the decoder (§3.3, Eq. 6) on the video `masks` with the frames/classes of `frames` into `run`/decoder; score it on `data`'s test images."
     _threads(device)
     run = RunDir(run)
     enc, classes, _ = _models(encoder)
-    cfg = decoder_config(inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, size=size, width=width, upsample=upsample, seed=seed)
+    cfg = decoder_config(inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, size=size, width=width, upsample=upsample, seed=seed,
+                         color_jitter=color_jitter, zoom=zoom, background_jitter=background_jitter)
     S = working_size(enc, cfg.size)
     t0 = time.perf_counter()
     ex = video_examples(masks, frames, classes, S)
