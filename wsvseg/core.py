@@ -12,9 +12,9 @@ import numpy as np
 # %% auto #0
 __all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'STAGES', 'Vocab', 'EncoderConfig', 'FilterConfig', 'VideoSegConfig',
            'DecoderConfig', 'SegmentConfig', 'AdaptConfig', 'CrawlConfig', 'EvalConfig', 'PipelineConfig',
-           'config_to_dict', 'config_from_dict', 'save_config', 'load_config', 'seed_everything', 'DevicePlan',
-           'plan_device', 'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable', 'atomic_write_json',
-           'RunDir']
+           'config_to_dict', 'with_overrides', 'config_from_dict', 'save_config', 'load_config', 'seed_everything',
+           'DevicePlan', 'plan_device', 'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable',
+           'atomic_write_json', 'RunDir']
 
 # %% ../nbs/00_core.ipynb #115a9427
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -170,6 +170,10 @@ class PipelineConfig:
 def config_to_dict(cfg) -> dict:
     "A configuration dataclass as nested plain data (tuples become lists)."
     return json.loads(json.dumps(asdict(cfg), default=str))
+
+def with_overrides(cfg, **over):
+    "`cfg` with the fields in `over` that are not None replaced (command-line options left unset keep the configuration's value)."
+    return dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
 
 def _check_type(v, tp, where):
     tp = str(tp)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import (EncoderConfig, Vocab, RunDir, plan_device, init_distributed, seed_everything, atomic_path,
+from .core import (EncoderConfig, Vocab, RunDir, plan_device, init_distributed, seed_everything, atomic_path, with_overrides,
                          config_to_dict, config_from_dict, to_jsonable, IGNORE_INDEX)
 from .data import DataError, VOCDataset, load_image, load_label_png
 
@@ -610,8 +610,8 @@ def encoder_cli(data: str, run: str, preset: str = 'auto', backbone: str | None 
     if preset not in ('auto', 'world', 'paper'): raise ValueError(f"preset must be 'auto', 'world' or 'paper', not {preset!r}")
     if preset == 'auto': preset = 'world' if _is_world(data) else 'paper'
     cfg = world_encoder_config() if preset == 'world' else EncoderConfig()
-    over = dict(backbone=backbone, epochs=epochs, image_size=image_size, batch_size=batch_size, lr=lr, pretrained=pretrained, seed=seed)
-    cfg = replace(cfg, **{k: v for k, v in over.items() if v is not None})
+    cfg = with_overrides(cfg, backbone=backbone, epochs=epochs, image_size=image_size, batch_size=batch_size, lr=lr, pretrained=pretrained,
+                         seed=seed)
     splits = load_image_splits(data, sbd_root=sbd_root)
     _, metrics = train_encoder(splits, run, cfg, device=device, until_epoch=until_epoch, progress=progress, num_workers=num_workers, turns=turns)
     return metrics

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
-from .core import DecoderConfig, SegmentConfig, AdaptConfig, RunDir, config_to_dict, config_from_dict, IGNORE_INDEX
+from .core import DecoderConfig, SegmentConfig, AdaptConfig, RunDir, config_to_dict, config_from_dict, with_overrides, IGNORE_INDEX
 from .data import DataError, load_image, load_label_png, save_label_png, save_image, voc_palette
 from .encoder import (ImageSet, load_encoder, load_image_splits, class_scores, multiscale_attention, normalize_attention,
                             WeightsError, unwrap)
@@ -21,7 +21,7 @@ from .evaluate import SegConfusion, seg_table
 __all__ = ['THRESHOLDS', 'IMAGE_SUFFIXES', 'ROWS', 'label_from_probabilities', 'relevant_classes', 'segment_image',
            'attention_labels', 'attention_confusions', 'evaluate_segmentation', 'attention_baseline', 'pseudo_labels',
            'adapt', 'overlay', 'list_images', 'segment_folder', 'compare_figure', 'world_segment_options',
-           'decoder_config', 'decoder_cli', 'segment_cli', 'adapt_cli', 'ceiling_cli', 'ablation_bars', 'ablation']
+           'decoder_cli', 'segment_cli', 'adapt_cli', 'ceiling_cli', 'ablation_bars', 'ablation']
 
 # %% ../nbs/07_segment.ipynb #882c125b
 def label_from_probabilities(probs, classes, background_threshold: float = 0.5) -> np.ndarray:
@@ -202,10 +202,6 @@ def _models(encoder, decoder=None, device='cpu'):
 def _threads(device):
     if device in ('cpu', 'auto') and not torch.cuda.is_available(): torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
 
-def decoder_config(base: DecoderConfig | None = None, **over) -> DecoderConfig:
-    "`base` (default `DecoderConfig()`) with the overrides that are not None."
-    return replace(base or DecoderConfig(), **{k: v for k, v in over.items() if v is not None})
-
 def decoder_cli(masks: str, frames: str, encoder: str, run: str, data: str | None = None, inputs: str | None = None,
                 epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, size: int | None = None,
                 width: int | None = None, upsample: str | None = None, seed: int | None = None, color_jitter: float | None = None,
@@ -215,8 +211,8 @@ def decoder_cli(masks: str, frames: str, encoder: str, run: str, data: str | Non
     _threads(device)
     run = RunDir(run)
     enc, classes, _ = _models(encoder)
-    cfg = decoder_config(inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, size=size, width=width, upsample=upsample, seed=seed,
-                         color_jitter=color_jitter, zoom=zoom, background_jitter=background_jitter)
+    cfg = with_overrides(DecoderConfig(), inputs=inputs, epochs=epochs, batch_size=batch_size, lr=lr, size=size, width=width,
+                         upsample=upsample, seed=seed, color_jitter=color_jitter, zoom=zoom, background_jitter=background_jitter)
     S = working_size(enc, cfg.size)
     t0 = time.perf_counter()
     ex = video_examples(masks, frames, classes, S)
@@ -242,8 +238,7 @@ def segment_cli(images: str, encoder: str, decoder: str, run: str, class_thresho
     _threads('cpu')
     run = RunDir(run)
     enc, classes, dec = _models(encoder, decoder)
-    cfg = SegmentConfig()
-    cfg = replace(cfg, **{k: v for k, v in dict(class_threshold=class_threshold, background_threshold=background_threshold).items() if v is not None})
+    cfg = with_overrides(SegmentConfig(), class_threshold=class_threshold, background_threshold=background_threshold)
     S = read_decoder_checkpoint(decoder)['options'].get('size') if size is None else size
     src = load_image_splits(images)['test'] if _is_dataset(images) else images
     m = segment_folder(enc, dec, src, run.stage('segment'), cfg, S, overlays, progress=bool(progress))
@@ -264,7 +259,7 @@ def adapt_cli(data: str, encoder: str, decoder: str, run: str, rounds: int | Non
     enc, classes, dec = _models(encoder, decoder)
     st = read_decoder_checkpoint(decoder)
     dcfg = config_from_dict(DecoderConfig, st['config'], str(decoder))
-    acfg = replace(AdaptConfig(), **{k: v for k, v in dict(rounds=rounds, epochs=epochs, lr=lr).items() if v is not None})
+    acfg = with_overrides(AdaptConfig(), rounds=rounds, epochs=epochs, lr=lr)
     splits = load_image_splits(data)
     S = st['options'].get('size')
     t0 = time.perf_counter()
@@ -283,7 +278,7 @@ def ceiling_cli(data: str, encoder: str, run: str, inputs: str | None = None, ep
     _threads(device)
     run = RunDir(run)
     enc, classes, _ = _models(encoder)
-    cfg = decoder_config(inputs=inputs, epochs=epochs, size=size, width=width, upsample=upsample)
+    cfg = with_overrides(DecoderConfig(), inputs=inputs, epochs=epochs, size=size, width=width, upsample=upsample)
     S = working_size(enc, cfg.size)
     splits = load_image_splits(data)
     t0 = time.perf_counter()
