@@ -221,6 +221,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'wsvseg.encoder.object_attention_stats': ('encoder.html#object_attention_stats', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.read_checkpoint': ('encoder.html#read_checkpoint', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.resize_batch': ('encoder.html#resize_batch', 'wsvseg/encoder.py'),
+                                'wsvseg.encoder.run_epoch': ('encoder.html#run_epoch', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.save_checkpoint': ('encoder.html#save_checkpoint', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.summarize_object_stats': ('encoder.html#summarize_object_stats', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.train_encoder': ('encoder.html#train_encoder', 'wsvseg/encoder.py'),

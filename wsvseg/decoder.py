@@ -15,7 +15,7 @@ from .core import (DecoderConfig, Vocab, VOC, RunDir, plan_device, init_distribu
                          config_to_dict, config_from_dict, to_jsonable, IGNORE_INDEX)
 from .data import DataError, load_image, load_label_png, read_labels_json
 from .encoder import (WeightsError, ImageSet, as_batch, resize_batch, multiscale_attention, normalize_attention,
-                            write_checkpoint, read_checkpoint, unwrap)
+                            write_checkpoint, read_checkpoint, unwrap, run_epoch)
 
 # %% auto #0
 __all__ = ['INPUTS', 'DECODER_FORMAT', 'encoder_stages', 'stage_channels', 'level_widths', 'Decoder', 'working_size',
@@ -366,7 +366,6 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
                   num_workers: int = 0) -> tuple:
     "Train f_dec by Eq. 6 on `examples` into `run`/`stage`[/`sub`] (resumable; `init`: a decoder to fine-tune). Returns (decoder, history)."
     import torch.distributed as dist
-    from tqdm.auto import tqdm
     run = run if isinstance(run, RunDir) else RunDir(run)
     cfg = cfg or DecoderConfig()
     was_init = dist.is_available() and dist.is_initialized()
@@ -411,16 +410,8 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
             t0 = time.time()
             sampler.set_epoch(epoch); view.epoch = epoch
             ddp.train()
-            tot = torch.zeros(2, dtype=torch.float64, device=plan.device)
-            bar = tqdm(loader, desc=f'{stage} epoch {epoch + 1}/{cfg.epochs}', disable=not show, leave=False)
-            for x, a, t in bar:
-                x, a, t = x.to(plan.device), a.to(plan.device), t.to(plan.device)
-                loss = segmentation_loss(decoder_forward(ddp, encoder, x, a), t)
-                opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-                tot += torch.stack([loss.detach().double() * len(x), torch.tensor(float(len(x)), dtype=torch.float64, device=plan.device)])
-                if show: bar.set_postfix(loss=f'{loss.item():.4f}')
-            if plan.distributed: dist.all_reduce(tot)
-            history['train_loss'].append(float(tot[0] / tot[1].clamp(min=1)))
+            history['train_loss'].append(run_epoch(loader, lambda x, a, t: segmentation_loss(decoder_forward(ddp, encoder, x, a), t), opt, plan,
+                                                   f'{stage} epoch {epoch + 1}/{cfg.epochs}', show))
             history['epoch_seconds'].append(round(time.time() - t0, 3))
             if plan.is_main: save_decoder(ck, model, opt, epoch + 1, cfg, options, classes, history)
             if plan.distributed: dist.barrier()

@@ -22,8 +22,8 @@ __all__ = ['VGG16_LAYERS', 'VGG16_CONV_INDICES', 'VGG16_BN_CONV_INDICES', 'IMAGE
            'multiscale_attention', 'normalize_attention', 'class_scores', 'weak_crop_box', 'augment', 'ImageSet',
            'write_checkpoint', 'read_checkpoint', 'save_checkpoint', 'load_checkpoint', 'load_encoder',
            'average_precision', 'mean_average_precision', 'f1_scores', 'instance_classes', 'object_attention_stats',
-           'summarize_object_stats', 'evaluate_encoder', 'train_encoder', 'load_image_splits', 'world_encoder_config',
-           'encoder_cli']
+           'summarize_object_stats', 'evaluate_encoder', 'run_epoch', 'train_encoder', 'load_image_splits',
+           'world_encoder_config', 'encoder_cli']
 
 # %% ../nbs/03_encoder.ipynb #3dfa493a
 VGG16_LAYERS = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512)  # torchvision's cfg 'D' minus the last 'M'
@@ -455,12 +455,28 @@ def _same_config(a: dict, b: dict) -> list:
     "Keys whose values differ between two configuration dicts, `epochs` and `pretrained` aside (training may be extended; weights come from the checkpoint)."
     return sorted(k for k in set(a) | set(b) if k not in ('epochs', 'pretrained') and a.get(k) != b.get(k))
 
+def run_epoch(loader, batch_loss, opt, plan, desc: str, show: bool) -> float:
+    """One epoch of mini-batch training, shared by f_enc and f_dec: each batch moved to `plan.device`, `batch_loss(*batch)`, an optimiser
+    step, a tqdm bar; returns the mean loss over the examples of every process (summed across ranks under DDP)."""
+    import torch.distributed as dist
+    from tqdm.auto import tqdm
+    tot = torch.zeros(2, dtype=torch.float64, device=plan.device)
+    bar = tqdm(loader, desc=desc, disable=not show, leave=False)
+    for batch in bar:
+        batch = [b.to(plan.device, non_blocking=True) for b in batch]
+        loss = batch_loss(*batch)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        n = len(batch[0])
+        tot += torch.stack([loss.detach().double() * n, torch.tensor(float(n), dtype=torch.float64, device=plan.device)])
+        if show: bar.set_postfix(loss=f'{loss.item():.4f}')
+    if plan.distributed: dist.all_reduce(tot)
+    return float(tot[0] / tot[1].clamp(min=1))
+
 def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'auto', until_epoch: int | None = None,
                   progress: bool | None = None, num_workers: int = 0, evaluate: bool = True, cache: bool | None = None,
                   min_keep: float = 0.85, jitter: float = 0.1, turns: bool = False) -> tuple:
     "Train f_enc by Eq. 1 on `data` (a dataset folder, see `load_image_splits`, or a dict of `ImageSet`s) into `run`/encoder; resumable. Returns (encoder, metrics)."
     import torch.distributed as dist
-    from tqdm.auto import tqdm
     run = run if isinstance(run, RunDir) else RunDir(run)
     was_init = dist.is_available() and dist.is_initialized()
     plan = init_distributed(plan_device(device))
@@ -499,18 +515,8 @@ def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'au
         t0 = time.time()
         sampler.set_epoch(epoch); view.epoch = epoch
         ddp.train()
-        tot = torch.zeros(2, dtype=torch.float64, device=plan.device)
-        bar = tqdm(loader, desc=f'encoder epoch {epoch + 1}/{cfg.epochs}', disable=not show, leave=False)
-        for x, y in bar:
-            x, y = x.to(plan.device, non_blocking=True), y.to(plan.device, non_blocking=True)
-            loss = classification_loss(ddp(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot += torch.stack([loss.detach().double() * len(x), torch.tensor(float(len(x)), dtype=torch.float64, device=plan.device)])
-            if show: bar.set_postfix(loss=f'{loss.item():.4f}')
-        if plan.distributed: dist.all_reduce(tot)
-        history['train_loss'].append(float(tot[0] / tot[1].clamp(min=1)))
+        history['train_loss'].append(run_epoch(loader, lambda x, y: classification_loss(ddp(x), y), opt, plan,
+                                               f'encoder epoch {epoch + 1}/{cfg.epochs}', show))
         history['epoch_seconds'].append(round(time.time() - t0, 3))
         if plan.is_main: save_checkpoint(ck_path, model, opt, epoch + 1, cfg, classes, history, options)
         if plan.distributed: dist.barrier()
