@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_decoder.ipynb #4d0a66ab
 from __future__ import annotations
-import hashlib, json, math, sys, time
+import copy, hashlib, json, math, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -380,8 +380,7 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
     options = dict(size=examples.size, n_examples=len(examples), init=bool(init is not None))
     seed_everything(cfg.seed)
     if init is not None:
-        model = Decoder(unwrap(init).inputs, unwrap(init).channels, unwrap(init).width, unwrap(init).upsample)
-        model.load_state_dict(unwrap(init).state_dict())
+        model = copy.deepcopy(unwrap(init))
     else: model = build_decoder(encoder, cfg)
     got, want = (model.inputs, model.width, model.upsample), (cfg.inputs, cfg.width, cfg.upsample)
     if got != want: raise ValueError(f'init decoder has (inputs, width, upsample) = {got}, the configuration asks for {want}')

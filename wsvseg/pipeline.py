@@ -99,22 +99,22 @@ def stage_encoder(run: RunDir, device: str = 'auto', **overrides) -> dict:
     return {}
 
 # %% ../nbs/10_pipeline.ipynb #f1836989
+def _needs(path: Path, what: str, stage: str) -> Path:
+    "`path`, which an earlier stage writes; a clear error if it is missing."
+    if not Path(path).exists(): raise FileNotFoundError(f'{path}: no {what}; run the {stage} stage first')
+    return Path(path)
+
 def stage_videoseg(run: RunDir, workers: int = 2, n_tune: int = 10, score_threshold: float | None = None) -> dict:
     "Label the world's videos with the encoder of `encoder/` into `videoseg/` (calibrating on the first `n_tune`), and score them."
     from dataclasses import replace
     from wsvseg.label import label_world_report, LabelConfig
-    ckpt = run.root/'encoder'/'encoder.pt'
-    if not ckpt.exists(): raise FileNotFoundError(f'{ckpt}: no encoder checkpoint; run the encoder stage first')
+    ckpt = _needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')
     cfg = LabelConfig()
     if score_threshold is not None: cfg = replace(cfg, filter=replace(cfg.filter, score_threshold=score_threshold))
     label_world_report(world_root(run)/'videos', ckpt, run.root, n_tune=n_tune, workers=workers, cfg=cfg, log=lambda *a: None)
     return {}
 
 # %% ../nbs/10_pipeline.ipynb #fcca7baf
-def _needs(path: Path, what: str, stage: str) -> Path:
-    if not Path(path).exists(): raise FileNotFoundError(f'{path}: no {what}; run the {stage} stage first')
-    return Path(path)
-
 def stage_decoder(run: RunDir, device: str = 'auto', **overrides) -> dict:
     "Train f_dec (§3.3, Eq. 6) on the masks of `videoseg/masks` into `decoder/`; scored on the world's test images with the attention baseline."
     from wsvseg.segment import decoder_cli, world_segment_options

@@ -110,7 +110,7 @@ def adapt(encoder, decoder, classes, images: ImageSet, run, cfg: AdaptConfig | N
     d = unwrap(decoder)   # the architecture is the decoder's; `dcfg` gives the rest (batch size, augmentation, seed)
     cfg, dcfg = cfg or AdaptConfig(), replace(dcfg or DecoderConfig(), inputs=d.inputs, width=d.width, upsample=d.upsample)
     run = run if isinstance(run, RunDir) else RunDir(run)
-    S = working_size(encoder, size, unwrap(decoder).factor)
+    S = working_size(encoder, size, d.factor)
     info = []
     for r in range(1, cfg.rounds + 1):
         out = run.stage('adapt')/f'round{r}'
