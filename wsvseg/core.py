@@ -4,17 +4,20 @@
 
 # %% ../nbs/00_core.ipynb #1d5de7a9
 from __future__ import annotations
-import contextlib, dataclasses, json, os, random, re, tempfile
+import contextlib, dataclasses, json, os, random, re, tempfile, time, typing
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'STAGES', 'Vocab', 'EncoderConfig', 'FilterConfig', 'VideoSegConfig',
-           'DecoderConfig', 'SegmentConfig', 'AdaptConfig', 'CrawlConfig', 'EvalConfig', 'PipelineConfig',
-           'config_to_dict', 'with_overrides', 'config_from_dict', 'save_config', 'load_config', 'seed_everything',
+__all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PRESETS', 'STAGES', 'Vocab', 'InputsConfig', 'WorldConfig', 'EncoderConfig',
+           'FilterConfig', 'VideoSegConfig', 'LabelConfig', 'DecoderConfig', 'SegmentConfig', 'AdaptConfig',
+           'AblationConfig', 'CrawlConfig', 'EvalConfig', 'ComputeConfig', 'PipelineConfig', 'config_to_dict',
+           'with_overrides', 'field_types', 'config_from_dict', 'merge_settings', 'preset_config', 'config_diff',
+           'save_config', 'load_config', 'read_toml_config', 'field_notes', 'config_toml', 'seed_everything',
            'DevicePlan', 'plan_device', 'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable',
-           'atomic_write_json', 'RunDir']
+           'atomic_write_json', 'RunDir', 'log_line', 'run_stage']
 
 # %% ../nbs/00_core.ipynb #115a9427
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -66,16 +69,83 @@ class Vocab:
 
 VOC = Vocab(VOC_CLASSES, _ALIASES)
 
-# %% ../nbs/00_core.ipynb #ad77d47c
+# %% ../nbs/00_core.ipynb #1c0cf7ef
+@dataclass
+class InputsConfig:
+    "Where a run's images and videos come from: the built-in world (default), a VOC 2012 (+SBD) folder, a video folder."
+    images: str = 'world'       # 'world' or a PASCAL VOC 2012 folder (VOCdevkit/VOC2012): train for f_enc, val to score (§5.1)
+    sbd: str | None = None      # SBD benchmark_RELEASE/dataset for VOC's train_aug split of 10,582 images (§5.1); None = train
+    videos: str = 'world'       # 'world' or a video folder: DAVIS, YouTube-Objects, or mp4s in class sub-folders (§5.1)
+    video_kind: str = 'auto'    # layout of `videos`: 'auto', 'davis', 'youtube-objects' or 'mp4'
+    check_counts: bool = True   # VOC split sizes must be the official ones (§5.1); false for a few images of your own
+
+    @property
+    def world(self) -> bool: return self.images == 'world' or self.videos == 'world'
+
+# %% ../nbs/00_core.ipynb #e81ae0d3
+@dataclass(frozen=True)
+class WorldConfig:
+    "Everything that shapes the built-in world (`02_world`); the same configuration, seed included, gives the same world."
+    seed: int = 0                          # not in the paper (the world is ours); same seed, same world
+    classes: tuple = ('aeroplane', 'bird', 'car', 'cat', 'chair')  # object classes, labels 1..C of the world's vocabulary
+    static_classes: tuple = ('chair',)     # classes that barely move in videos (like the paper's chair or table)
+    size: tuple = (128, 96)                # (W, H) of images and video frames
+    n_train: int = 600                     # train images (downstream uses only their image-level labels)
+    n_test: int = 200                      # test images (pixel ground truth for scoring)
+    n_videos: int = 36                     # videos; video i's query is class i mod C, so classes are balanced
+    frames: int = 30                       # frames per video
+    fps: int = 10                          # frames per second of the videos' mp4 files
+    objects_per_image: tuple = (1, 3)      # objects per image, uniform in [lo, hi]
+    body_size: tuple = (0.35, 0.6)         # body diameter 2*sqrt(area/pi) as a fraction of H, uniform, all classes alike
+    part_fraction: float = 0.12            # discriminative part area / body area
+    n_textures: int = 16                   # body textures: one pool shared by all classes
+    clutter: tuple = (3, 7)                # clutter shapes per image background (video canvases: scaled by area)
+    p_image_distractor: float = 0.3        # chance of a part-less body (background, not an object) in an image
+    ignore_border: int = 1                 # width of the 255 void band inside object borders in image masks (0 = none)
+    p_absent: float = 0.75                 # chance a video has stretches without its query object (intro and/or outro)
+    absent_frames: tuple = (3, 8)          # length of such a stretch, frames
+    p_distractor: float = 0.8              # chance of a moving part-less body in a video
+    p_other: float = 0.5                   # chance of an object of another class in a video
+    speed: tuple = (0.006, 0.016)          # object speed against the background, fraction of W per frame
+    camera_speed: tuple = (0.003, 0.009)   # camera pan speed, fraction of W per frame
+    static_speed: float = 0.0005           # drift of a static-class object against the background, fraction of W per frame
+    video_tint: tuple = (0.88, 0.96, 1.15) # domain gap: RGB gain of video backgrounds
+    video_contrast: float = 0.75           # domain gap: contrast of video backgrounds around their mean
+    video_blur: float = 0.7                # domain gap: Gaussian blur of video frames, sigma in pixels
+    video_noise: float = 3.0               # domain gap: sensor noise of video frames, sigma in grey levels
+    year: str = '2017'                     # DAVIS-like ImageSets/<year>/ folder of the videos
+
+    def __post_init__(self):
+        W, H = self.size
+        if W < 32 or H < 32: raise ValueError(f'WorldConfig.size {tuple(self.size)}: frames must be at least 32x32')
+        if len(self.classes) < 2: raise ValueError(f'WorldConfig.classes {self.classes}: a world needs at least 2 classes')
+        if len(set(self.classes)) != len(self.classes): raise ValueError(f'WorldConfig.classes {self.classes}: duplicate names')
+        for c in self.static_classes:
+            if c not in self.classes: raise ValueError(f'WorldConfig.static_classes: {c!r} is not one of {self.classes}')
+        if not 0 < self.part_fraction < 0.4: raise ValueError(f'WorldConfig.part_fraction {self.part_fraction}: must lie in (0, 0.4)')
+        lo, hi = self.objects_per_image
+        if not 1 <= lo <= hi: raise ValueError(f'WorldConfig.objects_per_image {self.objects_per_image}: need 1 <= lo <= hi')
+        if self.frames < 2 * self.absent_frames[1] + 4:
+            raise ValueError(f'WorldConfig.frames {self.frames}: too few for absent stretches of {self.absent_frames} frames')
+        if min(self.n_train, self.n_test, self.n_videos, self.n_textures) < 1: raise ValueError('WorldConfig: counts must be >= 1')
+
+    @property
+    def C(self) -> int: return len(self.classes)
+    @property
+    def vocab(self) -> Vocab:
+        "The world's vocabulary: background 0, then `classes` as labels 1..C."
+        return Vocab(self.classes)
+
+# %% ../nbs/00_core.ipynb #bee8bbb9
 @dataclass
 class EncoderConfig:
     "The encoder f_enc of §3.1 (VGG-16 conv layers + new conv + GAP + FC) and its training by Eq. 1 (§5.1)."
-    backbone: str = 'vgg16'           # §3.1: pre-trained VGG-16 without its fully-connected layers; 'small' = same shape, fewer channels
-    width_div: int = 8                # 'small' backbone: VGG-16 channel counts divided by this (not in the paper; for CPU)
-    batchnorm: bool = False           # §3.1's VGG-16 has none; True = torchvision's vgg16_bn layout (trains from scratch far faster)
+    backbone: str = 'vgg16'           # §3.1: VGG-16 without its fully-connected layers; 'small' = same shape, fewer channels
+    width_div: int = 8                # 'small' backbone: VGG-16 channel counts divided by this (not given; for CPU)
+    batchnorm: bool = False           # §3.1's VGG-16 has none; True = torchvision's vgg16_bn layout (not given)
     new_conv_channels: int = 1024     # §3.1: one new conv layer after conv5_3; its width is not given (1024 as in CAM [42])
-    num_classes: int = 20             # §5.1: the 20 PASCAL VOC object classes
-    pretrained: str | None = None     # §3.1: a local torchvision VGG-16 state_dict (e.g. vgg16-397923af.pth); None = random init
+    num_classes: int = 20             # §5.1: the 20 PASCAL VOC object classes (set from the data when training)
+    pretrained: str | None = None     # §3.1: a local torchvision VGG-16 state_dict (vgg16-397923af.pth); None = random init
     lr: float = 1e-3                  # §5.1: Adam, learning rate 0.001
     betas: tuple = (0.9, 0.999)       # §5.1: Adam's default hyper-parameters [16]
     adam_eps: float = 1e-8            # §5.1: Adam's default hyper-parameters [16]
@@ -83,14 +153,17 @@ class EncoderConfig:
     epochs: int = 30                  # not given in the paper
     image_size: int = 224             # not given; VGG-16's training size
     scales: tuple = (0.75, 1.0, 1.5)  # §3.2: attention at several input scales, max-pooled; the scales are not given
-    seed: int = 0
+    min_keep: float = 0.85            # augmentation (not given): a random crop keeps at least this fraction of each side
+    jitter: float = 0.1               # augmentation (not given): colour jitter strength
+    turns: bool = False               # augmentation (not given): random quarter turns
+    seed: int = 0                     # not given: random seed of initialisation, shuffling and augmentation
 
+# %% ../nbs/00_core.ipynb #c545db20
 @dataclass
 class FilterConfig:
     "Frame filtering of §3.2: class-relevance score y·f_enc(v) > threshold, runs of more than `min_run` frames."
     score_threshold: float = 0.8      # §3.2 gives no value; §5.1 uses 0.8 for thumbnails and key-frames, reused here
     min_run: int = 5                  # §3.2: "if more than 5 consecutive frames are chosen" -> a relevant video
-    batch_size: int = 16              # frames scored per forward pass (speed only)
 
 @dataclass
 class VideoSegConfig:
@@ -99,14 +172,33 @@ class VideoSegConfig:
     lambda_m: float = 1.0             # §3.2 Optimization: λm = 1 (motion)
     lambda_c: float = 2.0             # §3.2 Optimization: λc = 2 (appearance)
     pairwise: float = 1.0             # weight of E_p in Eq. 3; Eq. 3 adds it with weight 1
+    use_attention: bool = True        # §3.2: the attention term A of Eq. 4 (false for the ablation 'without A')
+    use_motion: bool = True           # §3.2: the motion term M of Eq. 4 (false for the ablation 'without M')
+    use_appearance: bool = True       # §3.2: the appearance term C of Eq. 4 (false for the ablation 'without C')
+    attention_range: tuple = (0.05, 0.9)  # A(1) = lo + (hi - lo)·ã (not given; calibrated on the world's videos 0-9)
+    attention_norm: str = 'video'     # ã = attention / its 0.99-quantile over the interval ('video') or each 'frame' (not given)
     n_superpixels: int = 400          # superpixels per frame; not given (SLIC here)
     slic_compactness: float = 10.0    # not given
+    superpixel_scale: float = 0.5     # SLIC runs at this fraction of the frame size, labels resized back (not given; speed)
+    slic_iters: int = 4               # SLIC iterations (not given; speed)
     gmm_components: int = 5           # not given; 5 as in GrabCut [33]
     gmm_split: float = 0.5            # §3.2: fg/bg split by "thresholding their attention values"; the threshold is not given
+    gmm_rounds: int = 1               # cut, refit the colour GMMs on the cut, cut again (not given; 1 = no refit)
+    motion_floor: float = 0.2         # M(1) never drops below this (not given)
     flow: str = 'dis'                 # §3.2 uses EPPM [1]; OpenCV's DIS here
-    prob_eps: float = 1e-3            # clip probabilities into [ε, 1-ε] before the logs of Eq. 4 (not in the paper)
-    max_side: int = 320               # frames are resized to this longest side before labelling (not in the paper)
+    prob_eps: float = 1e-3            # clip probabilities into [ε, 1-ε] before the logs of Eq. 4 (not given)
+    max_side: int = 320               # frames are resized to this longest side before labelling (not given)
 
+@dataclass
+class LabelConfig:
+    "Labelling a collection of videos (§3.2): the frame filter, the graph cut, and how attention is computed and calibrated."
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    videoseg: VideoSegConfig = field(default_factory=VideoSegConfig)
+    scales: tuple | None = None       # attention scales; None = the encoder's own (EncoderConfig.scales) (§3.2)
+    batch_size: int = 16              # frames per forward pass of the encoder (speed only)
+    n_tune: int = 10                  # world only: calibrate attention_range/norm on this many videos, score the rest (not given)
+
+# %% ../nbs/00_core.ipynb #37b8557c
 @dataclass
 class DecoderConfig:
     "The decoder f_dec of §3.3 (deconvolution + unpooling), trained by Eq. 6."
@@ -115,20 +207,22 @@ class DecoderConfig:
     betas: tuple = (0.9, 0.999)       # §5.1: Adam's default hyper-parameters [16]
     batch_size: int = 14              # §5.1: mini-batch of 14
     epochs: int = 20                  # not given
-    size: int | None = None           # working size S (square, a multiple of 16); None = the encoder's input size (not given)
+    size: int | None = None           # working size S (square, multiple of 16); None = the encoder's input size (not given)
     width: int = 16                   # channels of f_dec's finest level, doubling every two levels (not given)
-    upsample: str = 'deconv'          # §3.3: 'deconv' (transposed convolutions) or 'unpool' (unpooling with max-pooling switches)
+    upsample: str = 'deconv'          # §3.3: 'deconv' (transposed convolutions) or 'unpool' (max-pooling switches)
     flip: bool = True                 # random left-right flips while training (not given)
-    color_jitter: float = 0.0         # random per-channel gain and contrast 1 ± this while training (not given; see 06_decoder)
-    zoom: float = 0.0                 # random zoom-in crops by up to 1 + this while training (not given; see 06_decoder)
-    background_jitter: float = 0.0    # recolour the target's background on its own by this while training (not given; see 06_decoder)
-    seed: int = 0
+    color_jitter: float = 0.0         # random per-channel gain and contrast 1 ± this while training (not given)
+    zoom: float = 0.0                 # random zoom-in crops by up to 1 + this while training (not given)
+    background_jitter: float = 0.0    # recolour the target's background on its own by this while training (not given)
+    seed: int = 0                     # not given: random seed of initialisation, shuffling and augmentation
 
 @dataclass
 class SegmentConfig:
     "Semantic segmentation of still images, §3.4."
     class_threshold: float = 0.5      # §3.4: classes whose encoder score passes a threshold; the value is not given
-    background_threshold: float = 0.5 # pixels where no class's foreground probability passes this are background (not given)
+    background_threshold: float = 0.5 # no class's foreground probability passes this: background (not given)
+    size: int | None = None           # working size; None = the decoder's own (not given)
+    overlays: bool = True             # also write overlay pictures beside the label PNGs (not in the paper)
 
 @dataclass
 class AdaptConfig:
@@ -137,6 +231,14 @@ class AdaptConfig:
     epochs: int = 10                  # not given
     lr: float = 1e-3                  # §5.1
 
+@dataclass
+class AblationConfig:
+    "Table 1 (§5.2.1) on a dataset with ground truth: which extra rows to train beside the pipeline's own."
+    attention_only: bool = True       # Table 1: the decoder fed attention alone (no encoder features)
+    ceiling: bool = True              # not in the paper: the same decoder trained on the images' ground-truth masks
+    gt_video: bool = True             # not in the paper: the decoder trained on ground-truth video masks (world only)
+
+# %% ../nbs/00_core.ipynb #4236161f
 @dataclass
 class CrawlConfig:
     "Video retrieval from the web, §4 and §5.1."
@@ -149,56 +251,121 @@ class CrawlConfig:
 
 @dataclass
 class EvalConfig:
-    "Scoring, §5: comp6 mIoU over background + 20 classes (Tables 2, 3); class/video average IoU (Table 4)."
-    ignore_index: int = IGNORE_INDEX  # VOC void label, not scored
-    num_classes: int = 21             # background + 20 classes
+    "Scoring, §5: comp6 mIoU (Tables 1-3), class/video average IoU (Table 4), and the thresholded-attention baseline."
+    attention_thresholds: tuple = tuple(round(0.05 * k, 2) for k in range(1, 20))  # Table 1 baseline: thresholds swept (not given)
+    n_figure: int = 6                 # test images drawn in the segmentation figure (not in the paper)
 
 @dataclass
+class ComputeConfig:
+    "Where and how a run computes; changing these never changes a result's meaning, so a run may resume with others."
+    device: str = 'auto'              # 'auto', 'cpu', 'cuda' or 'cuda:N'; under torchrun each process takes its GPU (DDP)
+    workers: int = 2                  # processes labelling videos in parallel (each loads the encoder once)
+    shard: str = '0/1'                # 'i/n': label only the i-th of n shares of the videos (array jobs on a cluster)
+    num_workers: int = 0              # data-loading processes while training
+    progress: bool | None = None      # progress bars: None = when the output is a terminal
+
+# %% ../nbs/00_core.ipynb #58d98b90
+@dataclass
 class PipelineConfig:
-    "All stages' configurations together; the run folder keeps the one a run used as `config.json`."
+    "Everything a run reads: its inputs and every stage's configuration; the run folder keeps it as `config.json`."
+    inputs: InputsConfig = field(default_factory=InputsConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    videoseg: VideoSegConfig = field(default_factory=VideoSegConfig)
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
-    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    seed: int = 0
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
-# %% ../nbs/00_core.ipynb #d3466ee8
+# %% ../nbs/00_core.ipynb #f02ad2b1
+_WORLD = {'encoder': dict(backbone='small', width_div=8, batchnorm=True, image_size=160, epochs=30, scales=(1.0, 1.5, 2.0)),
+          'decoder': dict(size=128, epochs=8), 'adapt': dict(epochs=4)}
+PRESETS = {
+    'paper': {},                                            # the paper's settings: VGG-16, §5.1's training
+    'world': _WORLD,                                        # the built-in world's small preset on two CPU cores
+    'world-benchmark': {**_WORLD, 'world': dict(size=(192, 144), n_train=4000, n_test=1000, n_videos=100, frames=40)},
+    'quick': {**_WORLD, 'world': dict(n_train=40, n_test=20, n_videos=4, frames=20), 'encoder': {**_WORLD['encoder'], 'epochs': 1},
+              'label': {'n_tune': 2, 'filter': {'score_threshold': 0.0}}, 'decoder': dict(size=32, epochs=1),
+              'adapt': dict(epochs=1)},                     # every stage once, in about a minute: a smoke test
+}
+
+# %% ../nbs/00_core.ipynb #ea357281
 def config_to_dict(cfg) -> dict:
     "A configuration dataclass as nested plain data (tuples become lists)."
     return json.loads(json.dumps(asdict(cfg), default=str))
 
 def with_overrides(cfg, **over):
-    "`cfg` with the fields in `over` that are not None replaced (command-line options left unset keep the configuration's value)."
+    "`cfg` with the fields in `over` that are not None replaced (options left unset keep the configuration's value)."
     return dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
 
-def _check_type(v, tp, where):
-    tp = str(tp)
-    ok = {'int': lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool),
-          'float': lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool),
-          'str': lambda v: isinstance(v, str), 'bool': lambda v: isinstance(v, bool),
-          'tuple': lambda v: isinstance(v, (list, tuple)), 'str | None': lambda v: v is None or isinstance(v, str)}
-    if tp in ok and not ok[tp](v): raise TypeError(f'{where}: expected {tp}, got {v!r}')
+# %% ../nbs/00_core.ipynb #98825490
+_IS = {'int': lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool),
+       'float': lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool),
+       'str': lambda v: isinstance(v, str), 'bool': lambda v: isinstance(v, (bool, np.bool_)),
+       'tuple': lambda v: isinstance(v, (list, tuple)), 'None': lambda v: v is None}
 
-def config_from_dict(cls, d: dict, source='config'):
+def field_types(f) -> tuple:
+    "The type names a dataclass field's annotation allows, e.g. ('int', 'None') for `int | None`."
+    t = f.type
+    if isinstance(t, str): return tuple(x.strip() for x in t.split('|'))
+    return tuple('None' if a is type(None) else getattr(a, '__name__', str(a)) for a in (typing.get_args(t) or (t,)))
+
+def _check_value(v, f, where):
+    "`v` for field `f`, checked against its annotation (a list becomes a tuple); a `TypeError` naming `where` otherwise."
+    tps = field_types(f)
+    if not any(_IS[t](v) for t in tps if t in _IS): raise TypeError(f'{where}: expected {" or ".join(tps)}, got {v!r}')
+    if isinstance(v, list): v = tuple(v)
+    if 'float' in tps and _IS['int'](v) and 'int' not in tps: v = float(v)
+    return v
+
+# %% ../nbs/00_core.ipynb #de8829d7
+def _sub_config(f):
+    "The dataclass a nested-configuration field holds, or None for a plain field."
+    sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+    return sub if sub is not None and dataclasses.is_dataclass(sub) else None
+
+def config_from_dict(cls, d: dict, source='config', _path=''):
     "Build dataclass `cls` from `d`, recursing into nested configurations; unknown keys and wrong types raise, naming `source`."
-    if not isinstance(d, dict): raise TypeError(f'{source}: expected a mapping for {cls.__name__}, got {type(d).__name__}')
+    where = f'{source}: [{_path}]' if _path else source
+    if not isinstance(d, dict): raise TypeError(f'{where}: expected a table of {cls.__name__} settings, got {d!r}')
     known = {f.name: f for f in fields(cls)}
     unknown = set(d) - set(known)
-    if unknown: raise KeyError(f'{source}: unknown key(s) {sorted(unknown)} for {cls.__name__}; known: {sorted(known)}')
+    if unknown: raise KeyError(f'{where}: unknown key(s) {sorted(unknown)} for {cls.__name__}; known: {sorted(known)}')
     kw = {}
     for k, v in d.items():
-        f = known[k]
-        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None
-        if sub is not None and dataclasses.is_dataclass(sub): kw[k] = config_from_dict(sub, v, f'{source}:{k}')
-        else:
-            _check_type(v, f.type, f'{source}:{cls.__name__}.{k}')
-            kw[k] = tuple(v) if str(f.type) == 'tuple' else v
-    return cls(**kw)
+        f, key = known[k], f'{_path}.{k}' if _path else k
+        sub = _sub_config(f)
+        kw[k] = config_from_dict(sub, v, source, key) if sub else _check_value(v, f, f'{source}: {key}')
+    try: return cls(**kw)
+    except ValueError as e: raise ValueError(f'{where}: {e}') from None
 
+# %% ../nbs/00_core.ipynb #28e19de0
+def merge_settings(base: dict, over: dict) -> dict:
+    "Nested dictionaries merged: `over`'s values replace `base`'s, tables merge key by key."
+    out = dict(base)
+    for k, v in over.items(): out[k] = merge_settings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+def preset_config(preset: str = 'paper', overrides: dict | None = None, source: str = 'settings') -> PipelineConfig:
+    "The `PipelineConfig` of a preset (see `PRESETS`) with nested `overrides` applied, checked like a file."
+    if preset not in PRESETS: raise ValueError(f'{source}: unknown preset {preset!r}; presets: {", ".join(PRESETS)}')
+    return config_from_dict(PipelineConfig, merge_settings(PRESETS[preset], overrides or {}), source)
+
+def config_diff(a, b, prefix: str = '') -> list:
+    "The settings that differ between two configurations (dataclasses or dicts): ['encoder.epochs: 30 -> 20', ...]."
+    a = config_to_dict(a) if dataclasses.is_dataclass(a) else a
+    b = config_to_dict(b) if dataclasses.is_dataclass(b) else b
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict): out += config_diff(x, y, f'{prefix}{k}.')
+        elif x != y: out.append(f'{prefix}{k}: {x!r} -> {y!r}')
+    return out
+
+# %% ../nbs/00_core.ipynb #da91ba8e
 def save_config(cfg, path):
     "Write a configuration to JSON atomically."
     atomic_write_json(path, config_to_dict(cfg))
@@ -210,6 +377,63 @@ def load_config(path, cls=None):
     try: d = json.loads(path.read_text())
     except json.JSONDecodeError as e: raise ValueError(f'{path}: not valid JSON ({e})') from None
     return config_from_dict(cls or PipelineConfig, d, str(path))
+
+# %% ../nbs/00_core.ipynb #55d4fa2b
+def _none_to_default(d: dict, cls) -> dict:
+    "TOML has no null: an empty string stands for None in a field whose annotation allows None."
+    known = {f.name: f for f in fields(cls)}
+    out = {}
+    for k, v in d.items():
+        f = known.get(k)
+        if f is not None and _sub_config(f) and isinstance(v, dict): v = _none_to_default(v, _sub_config(f))
+        elif f is not None and v == '' and 'None' in field_types(f): v = None
+        out[k] = v
+    return out
+
+def read_toml_config(path) -> PipelineConfig:
+    "A run's `PipelineConfig` from a TOML file: `preset = '...'` at the top (default 'paper'), then tables that override it."
+    import tomllib
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'{path}: configuration file not found')
+    try: d = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e: raise ValueError(f'{path}: not valid TOML ({e})') from None
+    preset = d.pop('preset', 'paper')
+    if not isinstance(preset, str): raise TypeError(f'{path}: preset: expected a string, got {preset!r}')
+    return preset_config(preset, _none_to_default(d, PipelineConfig), str(path))
+
+# %% ../nbs/00_core.ipynb #51ca8c7b
+def _toml_value(v) -> str:
+    if isinstance(v, bool): return 'true' if v else 'false'
+    if isinstance(v, (list, tuple)): return '[' + ', '.join(_toml_value(x) for x in v) + ']'
+    if isinstance(v, str): return json.dumps(v)
+    if v is None: return '""'
+    return repr(v)
+
+def field_notes(cls) -> dict:
+    "{field: its comment} of a configuration dataclass, read from the source by fastcore's `docments`."
+    from fastcore.docments import docments
+    if cls.__module__ == '__main__':    # defined in a notebook: read the exported module's source instead
+        import importlib
+        cls = getattr(importlib.import_module('wsvseg.core'), cls.__name__, cls)
+    return {k: ' '.join(v.split()) for k, v in docments(cls).items() if v}
+
+def config_toml(cfg=None, preset: str | None = None) -> str:
+    "A configuration as TOML with one comment per key (its paper section, or 'not given'); `read_toml_config` reads it back."
+    cfg = cfg if cfg is not None else PipelineConfig()
+    lines = [f'preset = {json.dumps(preset)}  # start from this preset of PRESETS, then apply the tables below', ''] if preset else []
+    def table(obj, name):
+        docs = field_notes(type(obj))
+        lines.extend([f'[{name}]', f'# {type(obj).__doc__}'])
+        subs = []
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if _sub_config(f): subs.append((v, f'{name}.{f.name}')); continue
+            note = docs.get(f.name, '') + (' ("" = None)' if v is None else '')
+            lines.append(f'{f.name} = {_toml_value(v)}' + (f'  # {note}' if note else ''))
+        lines.append('')
+        for v, n in subs: table(v, n)
+    for f in fields(cfg): table(getattr(cfg, f.name), f.name)
+    return '\n'.join(lines)
 
 # %% ../nbs/00_core.ipynb #ee1486f3
 def seed_everything(seed: int = 0, deterministic: bool = False) -> np.random.Generator:
@@ -310,7 +534,7 @@ def atomic_write_json(path, obj, indent=2):
     with atomic_write(path, 'w') as f: json.dump(to_jsonable(obj), f, indent=indent, sort_keys=False)
 
 # %% ../nbs/00_core.ipynb #ee79ff2f
-STAGES = ('world', 'encoder', 'filter', 'videoseg', 'decoder', 'adapt', 'segment', 'ablation', 'crawl', 'evaluate', 'report')
+STAGES = ('world', 'reference', 'encoder', 'crawl', 'videoseg', 'decoder', 'adapt', 'segment', 'ablation', 'report')
 
 class RunDir:
     "A run folder: `config.json`, one sub-folder per stage holding its outputs, `metrics.json` and `done.json`."
@@ -327,24 +551,51 @@ class RunDir:
         p.mkdir(parents=True, exist_ok=True)
         return p
 
-    def write_metrics(self, stage, metrics: dict, merge=True) -> dict:
-        "Write (by default merge into) `<stage>/metrics.json` atomically; returns what is now stored."
-        p = self.stage(stage)/'metrics.json'
-        old = self.read_metrics(stage) if merge else {}
-        new = {**old, **to_jsonable(metrics)}
-        atomic_write_json(p, new)
-        return new
+# %% ../nbs/00_core.ipynb #0494534f
+@patch
+def write_metrics(self: RunDir, stage, metrics: dict) -> dict:
+    "Write `<stage>/metrics.json` atomically (the runner's job, see `run_stage`); returns what is stored."
+    m = to_jsonable(metrics)
+    atomic_write_json(self.stage(stage)/'metrics.json', m)
+    return m
 
-    def read_metrics(self, stage) -> dict:
-        p = self.root/stage/'metrics.json'
-        if not p.exists(): return {}
-        try: return json.loads(p.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f'{p}: corrupt metrics file ({e})') from None
+@patch
+def read_metrics(self: RunDir, stage) -> dict:
+    "The metrics a finished stage stored, or {} if there are none."
+    p = self.root/stage/'metrics.json'
+    if not p.exists(): return {}
+    try: return json.loads(p.read_text())
+    except json.JSONDecodeError as e: raise ValueError(f'{p}: corrupt metrics file ({e})') from None
 
-    def mark_done(self, stage, **info):
-        "Record that `stage` finished (with whatever `info` says about it)."
-        atomic_write_json(self.stage(stage)/'done.json', info)
-    def is_done(self, stage) -> bool: return (self.root/stage/'done.json').exists()
+@patch
+def mark_done(self: RunDir, stage, **info):
+    "Record that `stage` finished (with whatever `info` says about it)."
+    atomic_write_json(self.stage(stage)/'done.json', info)
 
-    def save_config(self, cfg): save_config(cfg, self.root/'config.json')
-    def load_config(self, cls=None): return load_config(self.root/'config.json', cls)
+@patch
+def is_done(self: RunDir, stage) -> bool: return (self.root/stage/'done.json').exists()
+@patch
+def save_config(self: RunDir, cfg): save_config(cfg, self.root/'config.json')
+@patch
+def load_config(self: RunDir, cls=None): return load_config(self.root/'config.json', cls)
+
+# %% ../nbs/00_core.ipynb #7117c976
+def log_line(*args):
+    "Print one progress line now, even when the output is a file or a pipe."
+    print(*args, flush=True)
+
+def run_stage(run: RunDir, name: str, fn, *args, force: bool = False, log=log_line, **kwargs) -> dict:
+    "Run `fn(*args, **kwargs)` as stage `name` of `run` unless it is done; the runner alone writes its metrics and `done.json`."
+    if run.is_done(name) and not force:
+        log(f'[{name}] done already, skipped')
+        return run.read_metrics(name)
+    if (run.root/name/'done.json').exists(): (run.root/name/'done.json').unlink()
+    log(f'[{name}] running')
+    t0 = time.perf_counter()
+    metrics = fn(*args, **kwargs)
+    if not isinstance(metrics, dict): raise TypeError(f'stage {name!r}: {getattr(fn, "__name__", fn)} returned {type(metrics).__name__}, not a dict of metrics')
+    wall = round(time.perf_counter() - t0, 3)
+    stored = run.write_metrics(name, {**metrics, 'wall_s': wall})
+    run.mark_done(name, wall_s=wall, finished=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    log(f'[{name}] done in {wall:.1f} s')
+    return stored
