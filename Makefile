@@ -9,7 +9,7 @@ WORKERS ?= 2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.wsvseg-installed
 
-.PHONY: setup demo test test-slow export clean-nbs bench
+.PHONY: setup demo results test test-slow export clean-nbs bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# the whole pipeline on the built-in world: wsvseg-run on the shipped configuration (wsvseg/configs/demo.toml)
 demo: setup
-	$(BIN)/wsvseg-demo --run $(RUN)
+	$(BIN)/wsvseg-run wsvseg/configs/demo.toml --run $(RUN)
+
+# copy a demo run's results.json to data/results-demo.json and render the README's and notebooks' result tables from it
+results: setup
+	$(BIN)/python tools/results.py --from $(RUN)
 
 # export check (generated package == committed package), every notebook, pytest; closes with "N passed, N failed"
 test: setup

@@ -50,7 +50,8 @@ def main():
     import torch
     torch.set_num_threads(a.threads)
     from wsvseg.world import load_world_config
-    from wsvseg.encoder import load_encoder, load_image_splits
+    from wsvseg.encoder import load_encoder
+    from wsvseg.data import load_image_splits
     from wsvseg.decoder import load_decoder
     from wsvseg.segment import segment_image
     from wsvseg.evaluate import SegConfusion

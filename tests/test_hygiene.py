@@ -61,3 +61,37 @@ def test_data_files_are_documented():
     for p in (ROOT/'data').rglob('*'):
         if p.is_file() and p.name != 'README.md':
             assert p.relative_to(ROOT/'data').as_posix() in readme, f'data/{p.name} has no provenance in data/README.md'
+
+
+def test_result_tables_match_the_committed_results():
+    "The README's and notebooks' result tables are rendered from data/results-demo.json, never typed."
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'results.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    blocks = [nb.name for nb in NBS if '<!-- results:' in nb.read_text()]
+    assert 'index.ipynb' in blocks and '07_segment.ipynb' in blocks, blocks
+
+
+def test_notebook_lines_fit_in_120_characters():
+    long = []
+    for nb in NBS:
+        for c in json.loads(nb.read_text())['cells']:
+            long += [f'{nb.name}: {l[:60]}...' for l in ''.join(c['source']).splitlines() if len(l) > 120]
+    assert not long, f'{len(long)} notebook lines over 120 characters, e.g. {long[:3]}'
+
+
+def test_no_module_imports_a_private_name_of_another():
+    import ast
+    bad = []
+    for p in (ROOT/'wsvseg').glob('*.py'):
+        if p.name.startswith('_'): continue
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.ImportFrom) and (n.level or (n.module or '').startswith('wsvseg')) and n.module != p.stem:
+                bad += [f'{p.name}: {n.module}.{a.name}' for a in n.names if a.name.startswith('_')]
+    assert not bad, bad
+
+
+def test_model_modules_hold_no_command_line():
+    for p in (ROOT/'wsvseg').glob('*.py'):
+        if p.stem in ('cli', '__init__', '_modidx'): continue
+        src = p.read_text()
+        assert 'sys.exit' not in src and 'argparse' not in src and 'call_parse' not in src, p.name

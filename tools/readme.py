@@ -1,14 +1,24 @@
 """Render README.md from nbs/index.ipynb (nbdev-readme needs Quarto, which is not available here).
 
-Markdown cells are copied; the title cell's `> summary` line is kept as a quote. `--check` exits 1 if README.md is stale."""
+Markdown cells are copied; code cells that are not hidden (`#| hide`) become Python blocks, followed by the text they
+printed when the notebook was last run. `--check` exits 1 if README.md is stale."""
 import json, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
 
+def _code(c) -> str:
+    src = ''.join(c['source']).strip()
+    out = ''.join(''.join(o.get('text', '')) for o in c.get('outputs', []) if o.get('output_type') == 'stream')
+    return f'```python\n{src}\n```' + (f'\n\n```\n{out.rstrip()}\n```' if out.strip() else '')
+
 def render():
     nb = json.loads((root/'nbs'/'index.ipynb').read_text())
-    parts = [''.join(c['source']).strip() for c in nb['cells'] if c['cell_type'] == 'markdown']
+    parts = []
+    for c in nb['cells']:
+        src = ''.join(c['source']).strip()
+        if c['cell_type'] == 'markdown': parts.append(src)
+        elif c['cell_type'] == 'code' and not src.startswith('#|'): parts.append(_code(c))
     return '\n\n'.join(parts) + '\n'
 
 if __name__ == '__main__':
