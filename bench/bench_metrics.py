@@ -50,7 +50,8 @@ def best_of(f, repeat=3):
 def label_maps(rng, n, H, W, C):
     gt = rng.integers(0, C, (n, H, W), dtype=np.uint8)
     gt[rng.random(gt.shape) < 0.05] = IGNORE
-    pred = np.where(rng.random(gt.shape) < 0.6, np.where(gt == IGNORE, 0, gt), rng.integers(0, C, gt.shape)).astype(np.uint8)
+    right = np.where(gt == IGNORE, 0, gt)
+    pred = np.where(rng.random(gt.shape) < 0.6, right, rng.integers(0, C, gt.shape)).astype(np.uint8)
     return pred, gt
 
 
@@ -71,7 +72,8 @@ def main():
 
     print(f'confusion matrix, {W}x{H}, {C} classes ({N} images):')
     print(f'  SegConfusion.add   {1 / t_vec:9.1f} images/s  ({t_vec * 1e3:.2f} ms/image)')
-    print(f'  per-pixel loop     {1 / t_loop:9.2f} images/s  ({t_loop * 1e3:.0f} ms/image, extrapolated from {sg.shape[1]}x{sg.shape[0]})')
+    print(f'  per-pixel loop     {1 / t_loop:9.2f} images/s  '
+          f'({t_loop * 1e3:.0f} ms/image, extrapolated from {sg.shape[1]}x{sg.shape[0]})')
     print(f'  ratio              {t_loop / t_vec:9.0f}x')
     print(f'  a 1,449-image VOC val split: {1449 * t_vec:.1f} s against {1449 * t_loop / 60:.0f} min')
 

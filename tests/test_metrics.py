@@ -2,11 +2,13 @@
 loops over pixels (no NumPy reductions, no code shared with the module): the VOC comp6 confusion
 matrix, IoU, mean IoU and accuracies on small random label maps with void pixels, classes absent
 from both maps and empty predictions; streaming and merging; YouTube-Objects video IoU with sparse
-annotation under both empty-frame conventions."""
+annotation under both empty-frame conventions; classification AP against its definition, and the
+attention-coverage measures on a hand-checked object."""
 import json, math
 import numpy as np
 import pytest
-from wsvseg.evaluate import SegConfusion, VideoIoU, binary_iou, seg_table, video_table
+from wsvseg.evaluate import (SegConfusion, VideoIoU, binary_iou, seg_table, video_table, average_precision,
+                             mean_average_precision, object_attention_stats)
 
 SEEDS = range(6)
 IGNORE = 255
@@ -171,7 +173,8 @@ def test_empty_prediction_and_all_void():
     void = SegConfusion(3).add(np.zeros((2, 2), int), np.full((2, 2), IGNORE))
     assert void.n_pixels == 0 and math.isnan(void.miou()) and math.isnan(void.pixel_accuracy())
     s = void.summary(['a', 'b', 'c'])
-    assert s['miou'] is None and s['iou'] == {'a': None, 'b': None, 'c': None} and s['absent_classes'] == ['a', 'b', 'c']
+    assert s['miou'] is None and s['iou'] == {'a': None, 'b': None, 'c': None}
+    assert s['absent_classes'] == ['a', 'b', 'c']
     json.dumps(s, allow_nan=False)
 
 
@@ -283,7 +286,8 @@ def test_video_bad_input():
     with pytest.raises(ValueError, match="class 'dog', but the video was added as 'cat'"): vs.add('v1', 'dog', 5, m, m)
     with pytest.raises(ValueError, match='no mask was predicted'): vs.add('v1', 'cat', 10, None, m)
     with pytest.raises(ValueError, match=r'value\(s\) \[2\]'): vs.add('v1', 'cat', 10, m.astype(int) * 2, m)
-    with pytest.raises(ValueError, match=r'value\(s\) \[7\]; expected 0/1 or 255'): vs.add('v1', 'cat', 10, m, m.astype(int) * 7)
+    with pytest.raises(ValueError, match=r'value\(s\) \[7\]; expected 0/1 or 255'):
+        vs.add('v1', 'cat', 10, m, m.astype(int) * 7)
     with pytest.raises(ValueError, match='3x2'): vs.add('v1', 'cat', 10, m[:, :2], m)
     assert vs.n_frames == 1
 
@@ -306,3 +310,38 @@ def test_tables_print_percent_from_reference_values():
     for f in frames: vs.add(*f)
     _, _, ca, va = ref_video_metrics(frames, 1.0)
     assert video_table({'m': vs}).splitlines()[-1].split() == ['m', f'{100 * ca:.1f}', f'{100 * va:.1f}']
+
+
+# ---------------------------------------------------------------- classification and attention
+def ap_reference(scores, labels):
+    "AP from its definition: for each distinct threshold, precision and recall of everything at or above it."
+    P, ap, r_prev = sum(labels), 0.0, 0.0
+    for t in sorted(set(scores), reverse=True):
+        sel = [l for s, l in zip(scores, labels) if s >= t]
+        r = sum(sel) / P
+        ap += (r - r_prev) * sum(sel) / len(sel)
+        r_prev = r
+    return ap
+
+
+def test_average_precision_matches_reference():
+    g = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(g.integers(1, 40))
+        s = np.round(g.random(n), int(g.integers(1, 3)))
+        t = g.random(n) < g.uniform(0.1, 0.9)
+        if not t.any(): continue
+        assert math.isclose(average_precision(s, t), ap_reference(list(s), list(t.astype(int))), abs_tol=1e-12)
+    assert average_precision([3, 2, 1], [1, 1, 0]) == 1.0
+    assert math.isclose(average_precision([1, 1, 1], [1, 0, 0]), 1 / 3)          # all tied: precision of the whole set
+    m, ap = mean_average_precision(np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.5]]), np.array([[1, 0, 0], [0, 1, 0]]))
+    assert m == 1.0 and math.isnan(ap[2])                           # a class without positives is left out
+
+
+def test_object_stats_part_vs_whole():
+    inst = np.zeros((30, 30), np.uint8); inst[5:25, 5:25] = 1; inst[5, 5:25] = 255
+    parts = np.zeros_like(inst); parts[6:10, 6:10] = 1
+    att = np.zeros((2, 30, 30), np.float32); att[0, 6:10, 6:10] = 1.0
+    (s,) = object_attention_stats(att, inst, {1: 1}, parts, thresholds=(0.5,))
+    assert s['peak_in_object'] and s['peak_in_part'] and s['part_covered'][0] == 1.0 and s['part_iou'][0] == 1.0
+    assert math.isclose(s['whole_iou'][0], 16 / (19 * 20))                        # void row excluded from the object
