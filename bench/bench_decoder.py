@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wsvseg.core import DecoderConfig, SegmentConfig
-from wsvseg.encoder import Encoder, world_encoder_config, multiscale_attention, normalize_attention
+from dataclasses import replace
+from wsvseg.core import DecoderConfig, SegmentConfig, preset_config
+from wsvseg.encoder import Encoder, multiscale_attention, normalize_attention
 from wsvseg.decoder import INPUTS, build_decoder, decoder_forward, segmentation_loss
 from wsvseg.segment import segment_image, attention_labels
 
@@ -53,7 +54,7 @@ def main():
     ap.add_argument('--size', type=int, default=128, help='decoder working size (the world preset: 128)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    enc = Encoder(world_encoder_config(num_classes=5)).eval()
+    enc = Encoder(replace(preset_config('world').encoder, num_classes=5)).eval()
     steps, n = (2, 5) if a.quick else (6, 20)
     print(f'decoder bench: small backbone, working size {a.size}, {a.threads} thread(s), torch {torch.__version__}')
     for inputs in INPUTS:

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wsvseg.core import EncoderConfig
-from wsvseg.encoder import Encoder, augment, make_optimizer, classification_loss, multiscale_attention, world_encoder_config
+from wsvseg.core import EncoderConfig, preset_config
+from wsvseg.encoder import Encoder, augment, make_optimizer, classification_loss, multiscale_attention
 
 
 def bench(cfg, steps, frames, warm=1):
@@ -48,7 +48,7 @@ def main():
     q = a.quick
     rows = [('vgg16', EncoderConfig(backbone='vgg16', num_classes=20), 1 if q else 2, 2 if q else 4),
             ('small', EncoderConfig(backbone='small', num_classes=20), 3 if q else 10, 8 if q else 32),
-            ('small, world preset', replace_classes(world_encoder_config(), 5), 3 if q else 10, 8 if q else 32)]
+            ('small, world preset', replace_classes(preset_config('world').encoder, 5), 3 if q else 10, 8 if q else 32)]
     print(f'encoder throughput, torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu')
     print(f'{"backbone":<22}{"image_size":>11}{"batch":>6}{"scales":>18}{"train img/s":>13}{"attention fps (320x240)":>25}')
     for name, cfg, steps, frames in rows:

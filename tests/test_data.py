@@ -1,4 +1,5 @@
-"""wsvseg.data end to end on small datasets in the published layouts (tests/layouts.py) and on MP4 files."""
+"""wsvseg.data end to end on small datasets in the published layouts (tests/layouts.py) and on MP4 files; the folder
+layouts every stage reads (image splits, image folders, video folders, the labeller's records, video masks)."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -6,7 +7,9 @@ from scipy.io import loadmat
 from wsvseg.core import VOC
 from wsvseg.data import (DataError, VOCDataset, check_voc, voc_split_ids, DAVISDataset, check_davis, YouTubeObjectsDataset,
                          check_youtube_objects, VideoReader, video_info, keyframe_times, read_window, write_video,
-                         load_label_png, voc_palette)
+                         load_label_png, voc_palette, load_image_splits, is_world_folder, is_image_dataset, list_images,
+                         detect_kind, list_videos, video_paths, read_record, find_mask_folder, find_frame_folder,
+                         video_labels, save_image)
 from layouts import make_voc, make_davis, make_youtube_objects, make_video, blob_mask
 
 VOC_TRAIN, VOC_VAL = ['2007_000032', '2007_000039', '2008_000008'], ['2007_000033', '2007_000042']
@@ -152,3 +155,70 @@ def test_mpeg4_fallback_and_odd_sizes(tmp_path):
     p = make_video(tmp_path/'odd.mp4', n=5, fps=5, h=61, w=81)
     assert next(iter(VideoReader(p)))[1].shape == (61, 81, 3)
 
+
+
+# ---------------------------------------------------------------- folder layouts read by the stages
+def test_image_splits_of_voc_pass_check_counts(voc):
+    with pytest.raises(DataError) as e: load_image_splits(voc[0])
+    msg = str(e.value)
+    assert 'train: 3 images, but VOC 2012 train has 1464' in msg
+    assert '--no-check-counts' in msg and 'check_counts = false' in msg and '[inputs]' in msg     # the one flag, named
+    sp = load_image_splits(voc[0], voc[1], check_counts=False)
+    assert sp['train'].ids == voc_split_ids(voc[0], 'train_aug', voc[1]) and sp['test'].ids == sorted(VOC_VAL)
+    assert sp['test'].labels is not None and sp['train'].labels is None          # SBD masks are .mat, not label PNGs
+    assert not is_world_folder(voc[0]) and is_image_dataset(voc[0])
+
+
+def test_world_folder_layouts(tmp_path):
+    from wsvseg.core import WorldConfig
+    from wsvseg.world import write_world
+    w = tmp_path/'w'
+    write_world(WorldConfig(n_train=4, n_test=2, n_videos=2, frames=20), w, mp4=False)
+    sp = load_image_splits(w)
+    assert (len(sp['train']), len(sp['test'])) == (4, 2) and sp['train'].parts is not None
+    assert is_world_folder(w) and is_world_folder(w/'images') and is_image_dataset(w)
+    assert not is_image_dataset(w/'images'/'JPEGImages') and len(list_images(w/'images'/'JPEGImages')) == 6
+    assert detect_kind(w) == 'davis'
+    kind, v = list_videos(w)
+    assert [s.name for s in v] == ['aeroplane-000', 'bird-001'] and len(v[0].mask_paths) == 20
+    assert find_mask_folder(w) == w/'videos'/'Annotations'/'480p' and find_frame_folder(w) == w/'videos'/'JPEGImages'/'480p'
+    assert video_labels(find_mask_folder(w), find_frame_folder(w)) == {'aeroplane-000': 'aeroplane', 'bird-001': 'bird'}
+
+
+def test_detect_kind_and_listing(tmp_path):
+    d = make_davis(tmp_path/'davis', ['s1', 's2'], labels={'s1': 'cat', 's2': 'dog'})
+    assert detect_kind(d) == 'davis'
+    kind, v = list_videos(d)
+    assert kind == 'davis' and [s.name for s in v] == ['s1', 's2'] and v[0].label == 'cat' and len(v[0].mask_paths) == 3
+    yto = make_youtube_objects(tmp_path/'yto', [('cat', '0001', '001'), ('dog', '0002', '003')])
+    kind, v = list_videos(yto)
+    assert kind == 'youtube-objects' and [s.name for s in v] == ['cat/0001/001', 'dog/0002/003'] and v[1].label == 'dog'
+    assert len(v[0].frame_paths) == 21 and sorted(v[0].mask_paths) == [0, 10, 20]
+    sub = tmp_path/'mp4s'
+    make_video(sub/'cat'/'a.mp4', n=8); make_video(sub/'dog'/'b.mp4', n=8)
+    kind, v = list_videos(sub)
+    assert kind == 'mp4' and [(s.name, s.label, s.kind) for s in v] == [('cat/a', 'cat', 'file'), ('dog/b', 'dog', 'file')]
+    flat = tmp_path/'flat'
+    make_video(flat/'x.mp4', n=8); make_video(flat/'y.mp4', n=8)
+    (flat/'labels.json').write_text('{"x": "car"}')
+    kind, v = list_videos(flat)
+    assert kind == 'mp4' and v[0].label == 'car' and v[1].label is None and 'missing labels' in v[1].problem
+    with pytest.raises(DataError, match='not a video folder'): detect_kind(tmp_path/'davis'/'ImageSets')
+    with pytest.raises(DataError, match='not found'): detect_kind(tmp_path/'nowhere')
+    with pytest.raises(ValueError, match="kind must be"): list_videos(d, 'vimeo')
+
+
+def test_labeller_records_give_video_classes(tmp_path):
+    "Masks under a labeller's stage folder take their classes from its records (read_record), not from a labels.json."
+    import json
+    stage = tmp_path/'run'/'videoseg'
+    for name, label in (('cat/a', 'cat'), ('b', 'tv'), ('c', None)):
+        p = video_paths(stage, name)
+        p['json'].parent.mkdir(parents=True, exist_ok=True); p['masks'].mkdir(parents=True)
+        p['json'].write_text(json.dumps(dict(name=name, label=label, status='labelled' if label else 'error')))
+    (stage/'videos'/'broken.json').write_text('{"name": "broken", "lab')           # cut short: not done
+    assert read_record(stage, 'cat/a')['label'] == 'cat' and read_record(stage, 'broken') is None
+    assert find_mask_folder(tmp_path/'run') == stage/'masks'
+    frames = tmp_path/'frames'; save_image(frames/'b'/'00000.jpg', np.zeros((8, 8, 3), np.uint8))
+    assert video_labels(stage/'masks', frames) == {'cat/a': 'cat', 'b': 'tvmonitor'}
+    with pytest.raises(DataError, match='no labels.json'): video_labels(tmp_path/'m'/'masks', frames)

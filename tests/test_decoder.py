@@ -1,26 +1,29 @@
 """wsvseg.decoder: shapes for both inputs and both upsampling layers, Eq. 6 loss, resumable training (an interrupted run
-ends where an uninterrupted one does), checkpoints of the wrong kind, and bad mask folders."""
-import json, shutil
+ends where an uninterrupted one does), checkpoints of the wrong kind, bad mask folders, and the attention cache (keyed
+on the full content of the checkpoint file and the frame files; rebuilt with a warning when unreadable)."""
+import json, shutil, warnings
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import pytest
 import torch
 from wsvseg.core import DecoderConfig, EncoderConfig
-from wsvseg.data import DataError, save_label_png, load_label_png
-from wsvseg.encoder import Encoder, WeightsError, save_checkpoint
+from wsvseg.data import DataError, save_label_png, load_label_png, save_image, load_image, find_mask_folder
+from wsvseg.train import WeightsError
+from wsvseg.encoder import Encoder, save_checkpoint
 from wsvseg.decoder import (INPUTS, Decoder, encoder_stages, stage_channels, segmentation_loss, video_examples, image_examples,
                             train_decoder, load_decoder, read_decoder_checkpoint, foreground_probability, SegExamples,
-                            find_mask_folder, working_size, class_attention)
+                            working_size, class_attention, attention_cache)
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
-    from wsvseg.world import WorldConfig, write_world
+    from wsvseg.core import WorldConfig
+    from wsvseg.world import write_world
     root = tmp_path_factory.mktemp('w')/'world'
-    write_world(WorldConfig.small(n_train=8, n_test=4, n_videos=2, frames=20), root, mp4=False)
+    write_world(WorldConfig(n_train=8, n_test=4, n_videos=2, frames=20), root, mp4=False)
     return root
 
 
@@ -162,7 +165,7 @@ def test_mask_without_class_or_frame(world, classes, tmp_path):
 
 
 def test_image_examples_targets(world):
-    from wsvseg.encoder import load_image_splits
+    from wsvseg.data import load_image_splits
     tr = load_image_splits(world)['train']
     ex = image_examples(tr, 32)
     assert len(ex) == int(tr.Y.sum())
@@ -173,6 +176,46 @@ def test_image_examples_targets(world):
 def test_examples_validation():
     with pytest.raises(ValueError, match='2 images, 1 classes'):
         SegExamples(np.zeros((2, 8, 8, 3)), [0], np.zeros((2, 8, 8)), ['a', 'b'])
+
+
+
+def test_attention_cache_key_covers_checkpoint_and_frames(world, enc, classes, tmp_path):
+    "A changed frame file or a changed checkpoint file gives a new cache; the same inputs read the cache back."
+    frames = tmp_path/'frames'
+    shutil.copytree(world/'videos'/'JPEGImages', frames/'JPEGImages'); shutil.copy(world/'videos'/'labels.json', frames)
+    ex = video_examples(world, frames, classes, 32, limit=4)
+    assert len(ex.sources) == 4 and all(str(frames) in s for s in ex.sources)
+    ck, cache = save_checkpoint(tmp_path/'enc.pt', enc, None, 0, enc.cfg, classes), tmp_path/'att.npz'
+    a = attention_cache(ex, enc, cache, encoder_path=ck)
+    key = lambda: str(np.load(cache)['key'])
+    k1, t1 = key(), cache.stat().st_mtime_ns
+    attention_cache(ex, enc, cache, encoder_path=ck)
+    assert cache.stat().st_mtime_ns == t1                                             # read back, not rewritten
+    img = load_image(ex.sources[2]); img[0, 0] = 255 - img[0, 0]; save_image(ex.sources[2], img)   # one frame changes
+    b = attention_cache(ex, enc, cache, encoder_path=ck)
+    k2 = key()
+    save_checkpoint(ck, enc, None, 1, enc.cfg, classes)                               # the checkpoint file changes
+    attention_cache(ex, enc, cache, encoder_path=ck)
+    assert len({k1, k2, key()}) == 3 and np.array_equal(a, b)                          # same pixels in memory, new keys
+
+
+def test_unreadable_attention_cache_is_rebuilt_with_a_warning(examples, enc, tmp_path):
+    cache = tmp_path/'att.npz'
+    a = attention_cache(examples, enc, cache)
+    for bad in (cache.read_bytes()[:200], b'not a cache'):
+        cache.write_bytes(bad)
+        with pytest.warns(UserWarning, match=r'att.npz: attention cache could not be read .*rebuilding it'):
+            b = attention_cache(examples, enc, cache)
+        assert np.array_equal(a, b)
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            assert np.array_equal(attention_cache(examples, enc, cache), a)           # rebuilt: readable again
+
+
+def test_training_writes_no_metrics_files(enc, examples, classes, tmp_path):
+    train_decoder(examples, enc, classes, tmp_path, DecoderConfig(epochs=1, batch_size=4, width=8), device='cpu',
+                  progress=False, encoder_path=save_checkpoint(tmp_path/'enc.pt', enc, None, 0, enc.cfg, classes))
+    assert sorted(p.name for p in (tmp_path/'decoder').iterdir()) == ['attention.npz', 'decoder.pt']
 
 
 DDP_SCRIPT = '''

@@ -1,16 +1,19 @@
 """wsvseg.encoder: torchvision weight loading (the bad-file catalogue), CAM (Eq. 2) against the forward pass,
-average precision against a brute-force reference, resumable training, and DDP on CPU through torchrun."""
+average precision (wsvseg.evaluate) against a brute-force reference, resumable training through wsvseg.train, and DDP
+on CPU through torchrun."""
 import math, os, signal, subprocess, sys, textwrap, time
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from wsvseg.core import EncoderConfig, Vocab, RunDir
-from wsvseg.encoder import (Encoder, build_encoder, load_vgg16_weights, WeightsError, VGG16_LAYERS, VGG16_CONV_INDICES,
-                            class_activation_maps, multiscale_attention, normalize_attention, average_precision,
-                            mean_average_precision, ImageSet, train_encoder, load_checkpoint, load_encoder, save_checkpoint,
-                            make_optimizer, object_attention_stats)
+from wsvseg.core import EncoderConfig, Vocab, RunDir, preset_config
+from wsvseg.data import ImageSet
+from wsvseg.train import WeightsError
+from wsvseg.evaluate import average_precision, mean_average_precision, object_attention_stats
+from wsvseg.encoder import (Encoder, build_encoder, load_vgg16_weights, VGG16_LAYERS, VGG16_CONV_INDICES,
+                            class_activation_maps, multiscale_attention, normalize_attention, train_encoder,
+                            load_checkpoint, load_encoder, save_checkpoint, make_optimizer)
 
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
@@ -205,8 +208,9 @@ def _weights(path):
 def test_resume_gives_the_uninterrupted_result(tmp_path):
     data = tiny_data()
     _, met = train_encoder(data, tmp_path/'a', TINY_CFG, device='cpu', progress=False)
-    assert (tmp_path/'a'/'encoder'/'encoder.pt').exists() and RunDir(tmp_path/'a').is_done('encoder')
-    assert len(met['train_loss']) == 3 and 'mAP' in met
+    assert (tmp_path/'a'/'encoder'/'encoder.pt').exists()
+    assert not RunDir(tmp_path/'a').is_done('encoder') and not (tmp_path/'a'/'encoder'/'metrics.json').exists()   # the runner's
+    assert len(met['train_loss']) == 3 and 'mAP' in met and met['config']['jitter'] == TINY_CFG.jitter
     # "killed" after epoch 1, then the same command again
     train_encoder(data, tmp_path/'b', TINY_CFG, device='cpu', progress=False, until_epoch=1)
     assert load_checkpoint(tmp_path/'b'/'encoder'/'checkpoint.pt')['epoch'] == 1
@@ -219,11 +223,11 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
     assert ck['epoch'] == 3 and ck['classes'] == ['cat', 'dog'] and ck['config']['image_size'] == 32
     # a finished run is not trained again; another configuration in the same folder is refused
     _, again = train_encoder(data, tmp_path/'b', TINY_CFG, device='cpu', progress=False)
-    assert again['train_loss'] == met['train_loss']
+    assert again['train_loss'] == met['train_loss'] and again['mAP'] == met_b['mAP']        # stored with encoder.pt
     with pytest.raises(ValueError, match=r"checkpoint was made with different configuration keys \['lr'\]"):
         train_encoder(data, tmp_path/'b', replace(TINY_CFG, lr=0.01), device='cpu', progress=False)
-    with pytest.raises(ValueError, match='different augmentation'):
-        train_encoder(data, tmp_path/'b', TINY_CFG, device='cpu', progress=False, jitter=0.3)
+    with pytest.raises(ValueError, match=r"different configuration keys \['jitter'\] \(jitter: 0.1 -> 0.3\)"):
+        train_encoder(data, tmp_path/'b', replace(TINY_CFG, jitter=0.3), device='cpu', progress=False)
     model, classes = load_encoder(tmp_path/'b'/'encoder'/'encoder.pt')
     assert classes == ['cat', 'dog'] and not model.training
 
