@@ -27,22 +27,22 @@ import numpy as np
 
 def _segment_only(args):
     "Worker: graph cut of one labelled video from its stored attention, masks written to a scratch folder."
-    src, out, scratch, cfg_d = args
+    src, out, scratch, cfg = args
     import cv2
     cv2.setNumThreads(1)
-    from wsvseg.label import LabelConfig, read_frames, read_record, video_paths, dequantise_attention
+    from wsvseg.label import read_frames, dequantise_attention
     from wsvseg.videoseg import segment_video
-    from wsvseg.data import save_label_png
-    cfg = LabelConfig.from_dict(cfg_d)
+    from wsvseg.data import read_record, save_label_png, video_paths
     t0 = time.perf_counter()
     rec = read_record(out, src.name)
     frames, names = read_frames(src, cfg.videoseg.max_side)
     kept = 0
     if rec['intervals']:
         z = np.load(video_paths(out, src.name)['attention'])
-        att = np.zeros(frames.shape[:3], np.float32); att[z['frames']] = dequantise_attention(z['attention'], float(z['scale']))
+        att = np.zeros(frames.shape[:3], np.float32)
+        att[z['frames']] = dequantise_attention(z['attention'], float(z['scale']))
         for a, b in rec['intervals']:
-            m = segment_video(frames[a:b], att[a:b], cfg.videoseg, attention_range=tuple(cfg.attention_range), attention_norm=cfg.attention_norm).masks
+            m = segment_video(frames[a:b], att[a:b], cfg.videoseg).masks
             for t in range(a, b): save_label_png(Path(scratch)/src.name/f'{names[t]}.png', m[t - a])
             kept += b - a
     return len(frames), kept, time.perf_counter() - t0
@@ -56,35 +56,40 @@ def _warm(_):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--world', default=None, help='a world folder (default: write a small one with --videos videos)')
-    ap.add_argument('--checkpoint', default=None, help='encoder checkpoint (default: an untrained small encoder that keeps every frame)')
+    ap.add_argument('--checkpoint', default=None,
+                    help='encoder checkpoint (default: an untrained small encoder that keeps every frame)')
     ap.add_argument('--videos', type=int, default=8)
     ap.add_argument('--workers', type=int, nargs='+', default=[1, 2])
     a = ap.parse_args()
     import torch
     torch.set_num_threads(1)
-    from wsvseg.world import WorldConfig, write_world
-    from wsvseg.encoder import build_encoder, save_checkpoint, world_encoder_config
-    from wsvseg.label import LabelConfig, list_videos, label_videos
+    from dataclasses import replace
+    from wsvseg.core import LabelConfig, WorldConfig, preset_config
+    from wsvseg.data import list_videos, load_image
+    from wsvseg.world import write_world
+    from wsvseg.encoder import build_encoder, save_checkpoint
+    from wsvseg.label import label_videos
     tmp = Path(tempfile.mkdtemp(prefix='bench-label-'))
     try:
         world = a.world
         if world is None:
             world = tmp/'world'
-            write_world(WorldConfig.small(n_train=2, n_test=2, n_videos=a.videos), world, mp4=False)
+            write_world(WorldConfig(n_train=2, n_test=2, n_videos=a.videos), world, mp4=False)
         ck = a.checkpoint
         if ck is None:
             from wsvseg.world import load_world_config
             classes = load_world_config(world).classes
             torch.manual_seed(0)
-            enc = build_encoder(world_encoder_config(num_classes=len(classes)))
+            enc = build_encoder(replace(preset_config('world').encoder, num_classes=len(classes)))
             with torch.no_grad(): enc.fc.bias[:] = 10.0
             ck = save_checkpoint(tmp/'untrained.pt', enc, None, 0, enc.cfg, classes)
         _, srcs = list_videos(world)
         srcs = srcs[:a.videos]
         cfg = LabelConfig()
         T = sum(len(s.frame_paths) for s in srcs)
-        h, w = np.asarray(__import__('wsvseg.data', fromlist=['load_image']).load_image(srcs[0].frame_paths[0])).shape[:2]
-        print(f'whole-video labelling: {len(srcs)} world videos, {T} frames of {w}x{h}, checkpoint {"untrained" if a.checkpoint is None else ck}; '
+        h, w = np.asarray(load_image(srcs[0].frame_paths[0])).shape[:2]
+        which = 'untrained' if a.checkpoint is None else ck
+        print(f'whole-video labelling: {len(srcs)} world videos, {T} frames of {w}x{h}, checkpoint {which}; '
               f'{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}')
         for nw in a.workers:
             run = tmp/f'run{nw}'
@@ -93,15 +98,16 @@ def main():
             kept = sum(r['n_kept'] for r in recs)
             net = sum(r['timings'].get('scores', 0) + r['timings'].get('attention', 0) for r in recs)
             tot = sum(r['seconds'] for r in recs)
-            print(f'{nw} worker(s), with network   : {T / s["wall_s"]:6.1f} frames/s ({T} frames, {kept} kept, wall {s["wall_s"]:.1f} s incl. start-up; '
-                  f'network {100 * net / max(tot, 1e-9):.0f}% of worker time)')
+            print(f'{nw} worker(s), with network   : {T / s["wall_s"]:6.1f} frames/s ({T} frames, {kept} kept, '
+                  f'wall {s["wall_s"]:.1f} s incl. start-up; network {100 * net / max(tot, 1e-9):.0f}% of worker time)')
             with ProcessPoolExecutor(nw, mp_context=mp.get_context('spawn')) as ex:
                 list(ex.map(_warm, range(nw)))
                 t0 = time.perf_counter()
-                outs = list(ex.map(_segment_only, [(src, run/'videoseg', tmp/f'scratch{nw}', cfg.to_dict()) for src in srcs]))
+                outs = list(ex.map(_segment_only, [(src, run/'videoseg', tmp/f'scratch{nw}', cfg) for src in srcs]))
                 wall = time.perf_counter() - t0
             n, k = sum(o[0] for o in outs), sum(o[1] for o in outs)
-            print(f'{nw} worker(s), without network: {n / wall:6.1f} frames/s over all frames, {k / wall:6.1f} over the {k} segmented frames (wall {wall:.1f} s)')
+            print(f'{nw} worker(s), without network: {n / wall:6.1f} frames/s over all frames, '
+                  f'{k / wall:6.1f} over the {k} segmented frames (wall {wall:.1f} s)')
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ The IoU against the toy's ground truth is printed as a sanity check. Prints, ass
 
     python bench/bench_videoseg.py [--frames 60] [--workers 2] [--repeats 3]
 """
-import argparse, os, sys, time
+import argparse, dataclasses, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -34,11 +34,11 @@ def _video(T, seed=0):
 
 
 def _run(args):
-    T, seed, kw = args
+    T, seed, kw = args                                                  # kw: VideoSegConfig fields changed
     cv2.setNumThreads(1)
     v = _video(T, seed)
     t0 = time.perf_counter()
-    r = segment_video(v['frames'], v['attention'], VideoSegConfig(), **kw)
+    r = segment_video(v['frames'], v['attention'], dataclasses.replace(VideoSegConfig(), **kw))
     wall = time.perf_counter() - t0
     iou = np.mean([((m > 0) & (g > 0)).sum() / max(((m > 0) | (g > 0)).sum(), 1) for m, g in zip(r.masks, v['masks'])])
     return r.timings, wall, r.n_nodes / T, float(iou), len(r.masks)
@@ -55,7 +55,8 @@ def main():
     ap.add_argument('--repeats', type=int, default=3)
     a = ap.parse_args()
     T = a.frames
-    print(f'video labelling, 320x240, {T} frames, VideoSegConfig() defaults; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}')
+    print(f'video labelling, 320x240, {T} frames, VideoSegConfig() defaults; {os.cpu_count()} CPUs, '
+          f'load {os.getloadavg()[0]:.1f}')
 
     _run((4, 0, {}))                                                    # warm-up (imports, DIS objects)
     best = min((_run((T, 0, {})) for _ in range(a.repeats)), key=lambda r: r[1])
@@ -70,10 +71,12 @@ def main():
             outs = list(ex.map(_run, [(T, s, {}) for s in range(a.workers)]))
             wall2 = time.perf_counter() - t0
         n = sum(o[4] for o in outs)
-        print(f'{a.workers} processes: {n / wall2:6.1f} frames/s aggregate ({a.workers} videos of {T} frames in {wall2:.2f} s)')
+        print(f'{a.workers} processes: {n / wall2:6.1f} frames/s aggregate '
+              f'({a.workers} videos of {T} frames in {wall2:.2f} s)')
 
     peer = _run((T, 0, {'superpixel_scale': 1.0, 'slic_iters': 10}))
-    print(f'peer (SLIC at full size, 10 iterations): {T / peer[1]:6.1f} frames/s ({peer[2]:.0f} superpixels/frame, IoU {peer[3]:.3f}); '
+    print(f'peer (SLIC at full size, 10 iterations): {T / peer[1]:6.1f} frames/s '
+          f'({peer[2]:.0f} superpixels/frame, IoU {peer[3]:.3f}); '
           f'speed-up x{peer[1] / wall:.2f}')
     print(f'  ms/frame: {_breakdown(peer[0], T)}')
     f = _video(2)['frames'][0]

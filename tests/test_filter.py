@@ -34,9 +34,10 @@ def test_intervals_match_loop(seed):
     (np.full((6, 2), 0.99), [1, 0], None, [(0, 6)], ''),
     (np.full((9, 2), 0.8), 1, None, [], 'no frame scores above 0.8 (best 0.800 of 9 frames)'),   # "larger than"
     (np.full((9, 1), np.nan), 0, None, [], 'no frame scores above 0.8 (best nan of 9 frames)'),
-    (np.r_[np.full(6, 0.9), [np.nan], np.full(7, 0.9)][:, None], 0, None, [(0, 6), (7, 14)], ''),  # a NaN frame splits a run
+    (np.r_[np.full(6, 0.9), [np.nan], np.full(7, 0.9)][:, None], 0, None, [(0, 6), (7, 14)], ''),  # a NaN splits a run
     (np.r_[np.full(3, 0.9), np.full(3, 0.1)][:, None], 0, FilterConfig(score_threshold=0.05, min_run=5), [(0, 6)], ''),
-], ids=['no frames', 'one frame', 'run of exactly 5', 'run of 6', 'at the threshold', 'all NaN', 'NaN splits', 'config'])
+], ids=['no frames', 'one frame', 'run of exactly 5', 'run of 6', 'at the threshold', 'all NaN', 'NaN splits',
+        'config'])
 def test_filter_catalogue(scores, y, cfg, intervals, reason):
     r = filter_video(scores, y, cfg)
     assert r.intervals == intervals and r.reason == reason

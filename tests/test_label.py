@@ -1,15 +1,16 @@
 """Labelling a video collection (05a_label): shards, resuming after a kill, the bad-input catalogue per video,
-folder-kind detection of the command, atomic outputs."""
+folder-kind detection (01_data's readers, as the labeller uses them), atomic outputs."""
 import json, os, signal, subprocess, sys, textwrap, time
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from wsvseg.core import VideoSegConfig, FilterConfig
-from wsvseg.data import DataError, save_image, write_video, load_label_png
-from wsvseg.encoder import build_encoder, save_checkpoint, world_encoder_config
-from wsvseg.label import (LabelConfig, VideoSource, detect_kind, list_videos, shard_videos, parse_shard, label_videos,
-                          label_videos_cli, read_record, video_paths, collect_labels, evaluate_labels)
+from wsvseg.core import FilterConfig, LabelConfig, VideoSegConfig, preset_config
+from wsvseg.data import (DataError, VideoSource, detect_kind, list_videos, load_label_png, read_record, save_image,
+                         video_paths)
+from wsvseg.encoder import build_encoder, save_checkpoint
+from wsvseg.label import shard_videos, parse_shard, label_videos, collect_labels, evaluate_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
@@ -19,11 +20,20 @@ FAST = LabelConfig(videoseg=VideoSegConfig(n_superpixels=60))
 
 
 def tiny_checkpoint(path, classes=('cat', 'dog', 'car'), never=('car',)):
-    "An untrained small encoder whose classifier bias makes every class always relevant, except `never` (never relevant)."
+    "An untrained small encoder whose classifier bias makes every class always relevant, except `never` (never)."
     torch.manual_seed(0)
-    enc = build_encoder(world_encoder_config(num_classes=len(classes), width_div=16, new_conv_channels=32, image_size=32, scales=(1.0,)))
+    cfg = replace(preset_config('world').encoder, num_classes=len(classes), width_div=16, new_conv_channels=32,
+                  image_size=32, scales=(1.0,))
+    enc = build_encoder(cfg)
     with torch.no_grad(): enc.fc.bias[:] = torch.tensor([-8.0 if c in never else 8.0 for c in classes])
     return save_checkpoint(path, enc, None, 0, enc.cfg, classes)
+
+
+def label_folder(folder, checkpoint, run, max_side=None, **kw):
+    "What the labelling command does: every video of a folder, the default configuration (`max_side` changed)."
+    cfg = LabelConfig()
+    if max_side is not None: cfg = replace(cfg, videoseg=replace(cfg.videoseg, max_side=max_side))
+    return label_videos(list_videos(folder)[1], checkpoint, run, cfg, **kw)
 
 
 def frame_folder(root, name, frames):
@@ -64,7 +74,8 @@ def test_detect_kind_and_listing(tmp_path):
     sub = tmp_path/'mp4s'
     make_video(sub/'cat'/'a.mp4', n=8); make_video(sub/'dog'/'b.mp4', n=8)
     kind, v = list_videos(sub)
-    assert kind == 'mp4' and [(s.name, s.label, s.kind) for s in v] == [('cat/a', 'cat', 'file'), ('dog/b', 'dog', 'file')]
+    assert kind == 'mp4'
+    assert [(s.name, s.label, s.kind) for s in v] == [('cat/a', 'cat', 'file'), ('dog/b', 'dog', 'file')]
     flat = tmp_path/'flat'
     make_video(flat/'x.mp4', n=8); make_video(flat/'y.mp4', n=8)
     (flat/'labels.json').write_text(json.dumps({'x': 'car'}))
@@ -77,7 +88,7 @@ def test_detect_kind_and_listing(tmp_path):
 
 def test_world_folder_is_davis(tmp_path):
     from wsvseg.world import WorldConfig, write_world
-    write_world(WorldConfig.small(n_train=2, n_test=2, n_videos=2, frames=20), tmp_path/'w', mp4=False)
+    write_world(WorldConfig(n_train=2, n_test=2, n_videos=2, frames=20), tmp_path/'w', mp4=False)
     assert detect_kind(tmp_path/'w') == 'davis'
     kind, v = list_videos(tmp_path/'w')
     assert [s.name for s in v] == ['aeroplane-000', 'bird-001'] and len(v[0].mask_paths) == 20
@@ -100,17 +111,19 @@ def test_bad_input_catalogue(tmp_path):
     (d/'JPEGImages'/'480p'/'empty').mkdir(parents=True)
     labels = {q: 'cat' for q in ('good', 'single', 'black', 'static', 'sizes', 'corrupt', 'empty')}
     (d/'labels.json').write_text(json.dumps({**labels, 'never': 'car', 'unknown': 'zebra'}))
-    s = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True, max_side=64)
+    s = label_folder(d, ck, tmp_path/'run', max_side=64, workers=1)
     st = {k: (v['status'], v['message']) for k, v in s['per_video'].items()}
     assert st['good'][0] == 'labelled'
     assert st['black'][0] == 'labelled' and st['static'][0] == 'labelled'
     out = tmp_path/'run'/'videoseg'
     assert any('no usable motion' in n for n in read_record(out, 'static')['notes'])
     assert any('no usable motion' in n for n in read_record(out, 'black')['notes'])
-    assert st['single'] == ('irrelevant', 'no relevant interval: no run of more than 5 relevant frames (longest 1 of 1 frames)')
+    assert st['single'] == ('irrelevant',
+                            'no relevant interval: no run of more than 5 relevant frames (longest 1 of 1 frames)')
     assert st['never'][0] == 'irrelevant' and 'no frame scores above 0.8' in st['never'][1]
     assert st['nolabel'][0] == 'error' and 'missing labels' in st['nolabel'][1]
-    assert st['unknown'][0] == 'error' and "unknown class 'zebra'" in st['unknown'][1] and 'cat, dog, car' in st['unknown'][1]
+    assert st['unknown'][0] == 'error' and "unknown class 'zebra'" in st['unknown'][1]
+    assert 'cat, dog, car' in st['unknown'][1]
     assert st['sizes'][0] == 'error' and 'differ in size' in st['sizes'][1]
     assert st['corrupt'][0] == 'error' and '00003.jpg' in st['corrupt'][1]
     assert st['empty'][0] == 'error' and 'no frames' in st['empty'][1]
@@ -120,9 +133,9 @@ def test_bad_input_catalogue(tmp_path):
     assert len(list((out/'masks'/'good').glob('*.png'))) == 8 and not (out/'masks'/'single').exists()
     assert no_temp_files(tmp_path/'run') == []
     # errors are kept as done; redo_errors retries them (still errors)
-    s2 = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True, max_side=64)
+    s2 = label_folder(d, ck, tmp_path/'run', max_side=64, workers=1)
     assert s2['labelled_now'] == 0 and s2['skipped'] == 10
-    s3 = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True, max_side=64, redo_errors=True)
+    s3 = label_folder(d, ck, tmp_path/'run', max_side=64, workers=1, redo_errors=True)
     assert s3['labelled_now'] == 5 and s3['counts']['error'] == 5
 
 
@@ -134,7 +147,7 @@ def test_bad_video_files(tmp_path):
     full = (d/'cat'/'ok.mp4').read_bytes()
     (d/'dog').mkdir(); (d/'dog'/'cut.mp4').write_bytes(full[:len(full) // 2])
     (d/'dog'/'empty.mp4').write_bytes(b'')
-    s = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, quiet=True)
+    s = label_folder(d, ck, tmp_path/'run', workers=1)
     st = {k: (v['status'], v['message']) for k, v in s['per_video'].items()}
     assert st['cat/ok'][0] == 'labelled'
     out = tmp_path/'run'/'videoseg'
@@ -146,7 +159,8 @@ def test_bad_video_files(tmp_path):
 
 # ---------------------------------------------------------------- resuming, atomic outputs
 def _outputs(out):
-    return {p: p.stat().st_mtime_ns for p in Path(out).rglob('*') if p.is_file() and 'shards' not in p.parts and p.name != 'label_config.json'}
+    return {p: p.stat().st_mtime_ns for p in Path(out).rglob('*')
+            if p.is_file() and 'shards' not in p.parts and p.name != 'label_config.json'}
 
 
 def test_resume_redoes_only_unfinished(tmp_path):
@@ -178,8 +192,8 @@ def test_shards_write_disjoint_parts(tmp_path):
     d = tmp_path/'videos'
     for k in range(5): frame_folder(d, f'v{k}', squares(6, 32, 48, seed=k))
     (d/'labels.json').write_text(json.dumps({f'v{k}': 'cat' for k in range(5)}))
-    a = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, shard='0/2', quiet=True)
-    b = label_videos_cli(str(d), str(ck), str(tmp_path/'run'), workers=1, shard='1/2', quiet=True)
+    a = label_folder(d, ck, tmp_path/'run', workers=1, shard='0/2')
+    b = label_folder(d, ck, tmp_path/'run', workers=1, shard='1/2')
     assert sorted(a['per_video']) == ['v0', 'v2', 'v4'] and sorted(b['per_video']) == ['v1', 'v3']
     assert sorted(p.name for p in (tmp_path/'run'/'videoseg'/'shards').iterdir()) == ['0-of-2.json', '1-of-2.json']
     assert collect_labels(tmp_path/'run')['videos'] == 5
@@ -191,14 +205,15 @@ def test_other_configuration_is_refused(tmp_path):
     _, srcs = list_videos(d)
     label_videos(srcs, ck, tmp_path/'run', FAST, workers=1)
     with pytest.raises(ValueError, match=r"different configuration keys \['filter'\]"):
-        label_videos(srcs, ck, tmp_path/'run', LabelConfig(videoseg=FAST.videoseg, filter=FilterConfig(score_threshold=0.5)), workers=1)
+        other = LabelConfig(videoseg=FAST.videoseg, filter=FilterConfig(score_threshold=0.5))
+        label_videos(srcs, ck, tmp_path/'run', other, workers=1)
     with pytest.raises(DataError, match='checkpoint not found'): label_videos(srcs, tmp_path/'none.pt', tmp_path/'run2')
 
 
 def test_evaluate_scores_filtered_frames_as_background(tmp_path):
     from wsvseg.world import WorldConfig, write_world
-    write_world(WorldConfig.small(n_train=2, n_test=2, n_videos=3, frames=20, classes=('cat', 'dog', 'car'), static_classes=()),
-                tmp_path/'w', mp4=False)
+    wcfg = WorldConfig(n_train=2, n_test=2, n_videos=3, frames=20, classes=('cat', 'dog', 'car'), static_classes=())
+    write_world(wcfg, tmp_path/'w', mp4=False)
     ck = tiny_checkpoint(tmp_path/'enc.pt')
     _, srcs = list_videos(tmp_path/'w')
     label_videos(srcs, ck, tmp_path/'run', FAST, workers=1)
@@ -218,8 +233,9 @@ def test_evaluate_scores_filtered_frames_as_background(tmp_path):
 KILL_SCRIPT = textwrap.dedent('''
     import sys, torch
     torch.set_num_threads(1)
-    from wsvseg.label import list_videos, label_videos, LabelConfig
-    from wsvseg.core import VideoSegConfig
+    from wsvseg.core import LabelConfig, VideoSegConfig
+    from wsvseg.data import list_videos
+    from wsvseg.label import label_videos
     _, srcs = list_videos(sys.argv[1])
     label_videos(srcs, sys.argv[2], sys.argv[3], LabelConfig(videoseg=VideoSegConfig(n_superpixels=60)), workers=1)
 ''')
