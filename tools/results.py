@@ -7,7 +7,7 @@ cell between `<!-- results:NAME -->` and `<!-- /results -->`; this script rewrit
     python tools/results.py --from RUN        # first copy RUN/results.json to data/results-demo.json
     python tools/results.py --check           # exit 1 if a rendered table differs from what is committed
 """
-import json, re, shutil, subprocess, sys
+import json, re, shutil, subprocess, sys, textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,10 +52,39 @@ def demo(res: dict) -> str:
                           'of wall time in all (the sum of their `wall_s`).')
     return '\n'.join(lines)
 
-RENDER = {'table1': table1, 'videoseg': videoseg, 'demo': demo}
+def setup(res: dict) -> str:
+    "What the demo run measured before Table 1: its wall time, the encoder, the video labelling and the filter."
+    e, v = res['encoder'], res['videoseg']
+    p, f = v['protocols']['object frames'], v['filter']
+    full, att = p['rows']['full energy'], p['rows']['attention (best threshold)']
+    wall = sum(x for x in res['wall_s'].values() if x)
+    return (f"The run took {wall / 60:.1f} minutes of stage time on 2 CPU cores. Encoder: test mAP {e['mAP']:.4f}. Video "
+            f"masks: on the {v['n_videos']} videos not used for calibration, the graph cut scores "
+            f"{_pct(full['class_average'])} class-average IoU on the {p['n_frames']} object frames (attention at its best "
+            f"threshold: {_pct(att['class_average'])}); the filter keeps {_pct(f['relevant_kept'])}% of the relevant frames "
+            f"and rejects {_pct(f['irrelevant_rejected'])}% of the irrelevant ones. The baseline's best test threshold: "
+            f"{res['table1']['thresholded attention'].get('threshold')}.")
+
+def bars(res: dict) -> str:
+    "The Table 1 bars (bench/table1_bars.py) on the demo run, as a list."
+    sys.path.insert(0, str(ROOT/'bench'))
+    from table1_bars import bars as _bars
+    return '\n'.join(f"- {name}: {value}, {'met' if met else '**missed**'}." for name, value, met in _bars(res['table1']))
+
+RENDER = {'table1': table1, 'videoseg': videoseg, 'demo': demo, 'setup': setup, 'bars': bars}
+
+def _wrap(text: str, width: int = 120) -> str:
+    "Markdown prose and list items wrapped at `width` characters (notebook lines stay short); tables left alone."
+    out = []
+    for line in text.split('\n'):
+        if len(line) <= width or line.startswith('|'): out.append(line); continue
+        lead = '- ' if line.startswith('- ') else ''
+        out += textwrap.wrap(line[len(lead):], width, initial_indent=lead, subsequent_indent=' ' * len(lead),
+                             break_long_words=False, break_on_hyphens=False)
+    return '\n'.join(out)
 
 def render_text(text: str, res: dict) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + RENDER[m.group(2)](res).rstrip('\n') + '\n' + m.group(4), text)
+    return BLOCK.sub(lambda m: m.group(1) + _wrap(RENDER[m.group(2)](res).rstrip('\n')) + '\n' + m.group(4), text)
 
 def render(res: dict, check: bool = False) -> list:
     "Rewrite every results block of the target notebooks; returns the notebooks that changed (or would change)."

@@ -157,7 +157,7 @@ def stage_videoseg(run: RunDir, cfg: PipelineConfig) -> dict:
         return label_folder(videos_root(run, cfg), ckpt, run, cfg.label, cfg.compute, cfg.inputs.video_kind)
     return label_world_report(videos_root(run, cfg), ckpt, run.root, n_tune=cfg.label.n_tune,
                               workers=cfg.compute.workers,
-                              cfg=cfg.label, log=lambda *a: None)
+                              cfg=cfg.label, log=log_line)
 
 # %% ../nbs/10_pipeline.ipynb #f75867c8
 def load_models(encoder, decoder=None, device: str = 'cpu') -> tuple:
