@@ -159,3 +159,68 @@ def test_demo_reports_a_bad_run_folder(tmp_path):
     f.write_text('x')
     r = _run('wsvseg-demo', '--run', f)
     assert r.returncode == 2 and 'Traceback' not in r.stderr and str(f) in r.stderr, r.stderr
+
+
+def test_run_on_a_voc_folder_and_a_folder_of_mp4s(tmp_path):
+    "The inputs table: VOC-layout images (a few, with the one flag) and mp4s in class folders, every stage end to end."
+    from layouts import make_video
+    ids = [f'2007_{i:06d}' for i in range(12)]
+    classes = {i: [('aeroplane', 'bird')[k % 2]] for k, i in enumerate(ids)}
+    make_voc(tmp_path, ids[:8], ids[8:], [], [], classes=classes)
+    for c in ('aeroplane', 'bird'):
+        for k in range(2): make_video(tmp_path/'clips'/c/f'{c}-{k}.mp4', n=12)
+    (tmp_path/'clips'/'bird'/'broken.mp4').write_bytes(b'not a video')
+    cfg = tmp_path/'voc.toml'
+    cfg.write_text(f'preset = "quick"\n[inputs]\nimages = "{tmp_path/"VOCdevkit"/"VOC2012"}"\nvideos = "{tmp_path/"clips"}"\n'
+                   'check_counts = false\n[encoder]\nimage_size = 32\n[compute]\ndevice = "cpu"\nworkers = 1\n')
+    r = _run('wsvseg-run', cfg, '--run', tmp_path/'r')
+    assert r.returncode == 1 and 'broken' in r.stderr and 'Traceback' not in r.stderr, r.stdout + r.stderr
+    for stage in ('encoder', 'videoseg', 'decoder', 'adapt', 'segment', 'ablation', 'report'):
+        assert (tmp_path/'r'/stage/'done.json').exists(), (stage, r.stdout + r.stderr)
+    assert not (tmp_path/'r'/'world').exists()
+    res = json.loads((tmp_path/'r'/'results.json').read_text())
+    assert 'decoder (GT video masks)' not in res['table1'] and len(res['table1']) == 5
+    assert len(list((tmp_path/'r'/'segment'/'masks').glob('*.png'))) == 4
+
+
+def _leaves(obj, path=()):
+    from dataclasses import fields, is_dataclass
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if is_dataclass(v): yield from _leaves(v, path + (f.name,))
+        else: yield path + (f.name,), f, v
+
+
+def test_every_setting_is_a_key_of_the_run_toml_and_arrives(tmp_path):
+    "Each field of every configuration dataclass is accepted by wsvseg-run's TOML, and a changed value arrives."
+    from wsvseg.core import PipelineConfig, read_toml_config, field_types
+    def sample(f, v):
+        t = field_types(f)
+        if isinstance(v, bool): return (not v, 'true' if not v else 'false')
+        if isinstance(v, int): return (v + 1, str(v + 1))
+        if isinstance(v, float): return (v / 2, repr(v / 2))
+        if v is None: return {'int': (64, '64'), 'float': (0.5, '0.5'), 'bool': (True, 'true'), 'tuple': ((1.0,), '[1.0]'),
+                              'str': ('x', '"x"')}[next(x for x in t if x != 'None')]
+        return (v, json.dumps(list(v) if isinstance(v, tuple) else v))
+    n = 0
+    for path, f, v in _leaves(PipelineConfig()):
+        want, text = sample(f, v)
+        p = tmp_path/'one.toml'
+        p.write_text(f'[{".".join(path[:-1])}]\n{path[-1]} = {text}\n')
+        got = read_toml_config(p)
+        for name in path: got = getattr(got, name)
+        assert got == want, (path, got, want)
+        n += 1
+    assert n > 100, n
+
+
+def test_every_option_of_a_stage_command_is_a_setting():
+    "The stage commands' options are derived from the dataclasses: each names a field, none is typed by hand."
+    from wsvseg.cli import COMMANDS, parser_for
+    from wsvseg.core import PipelineConfig
+    paths = {p for p, f, v in _leaves(PipelineConfig())}
+    for cmd in COMMANDS:
+        p, dests = parser_for(cmd, '')
+        assert set(dests.values()) <= paths, cmd
+        config_dests = {a.dest for a in p._actions if a.option_strings} - {'help', 'preset'}
+        assert config_dests == set(dests), (cmd, config_dests ^ set(dests))

@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from .core import (DecoderConfig, Vocab, VOC, RunDir, seed_everything, atomic_path, config_to_dict,
                          config_from_dict, to_jsonable, IGNORE_INDEX)
 from .data import (DataError, ImageSet, load_image, load_label_png, find_mask_folder, find_frame_folder,
-                         video_labels)
+                         video_labels, read_record, VideoReader, VIDEO_SUFFIXES)
 from .train import (WeightsError, unwrap, write_checkpoint, read_checkpoint, check_resume, restore, device_plan,
                           stop_epoch, show_progress, fit)
 from .encoder import as_batch, resize_batch, multiscale_attention, normalize_attention
@@ -205,11 +205,25 @@ def class_target(label, c: int) -> np.ndarray:
     return np.where(lab == IGNORE_INDEX, IGNORE_INDEX, lab == c + 1).astype(np.uint8)
 
 # %% ../nbs/06_decoder.ipynb #295a75fb
-def _frame_of(mask: Path, froot: Path, video: str) -> Path:
-    "The frame file of a mask `<video>/<frame>.png` (.jpg, .jpeg or .png), checked to have the mask's aspect ratio."
-    fp = next((p for e in ('.jpg', '.jpeg', '.png') if (p := froot/video/f'{mask.stem}{e}').is_file()), None)
-    if fp is None: raise DataError(f'{mask}: no frame {mask.stem}.jpg for this mask in {froot/video}')
-    return fp
+def _frame_file(froot: Path, video: str, stem: str):
+    "The frame file `<video>/<stem>` (.jpg, .jpeg or .png) in the frame folder, or None."
+    return next((p for e in ('.jpg', '.jpeg', '.png') if (p := froot/video/f'{stem}{e}').is_file()), None)
+
+def _video_frames(mroot: Path, froot: Path, video: str, stems: list) -> dict:
+    "{stem: (frame, its file)} of a labelled video: in the frame folder, else where its labelling record says."
+    files = {s: _frame_file(froot, video, s) for s in stems}
+    rec = read_record(mroot.parent, video) if not all(files.values()) else None
+    src = Path(rec['source']) if rec and rec.get('source') else None
+    if src is not None and src.is_dir(): files = {s: _frame_file(src.parent, src.name, s) for s in stems}
+    if all(files.values()): return {s: (load_image(p), p) for s, p in files.items()}
+    if src is None or not src.is_file() or src.suffix.lower() not in VIDEO_SUFFIXES:
+        miss = next(s for s, p in files.items() if p is None)
+        raise DataError(f'{mroot/video/miss}.png: no frame {miss}.jpg for this mask in {froot/video}, '
+                        'and no video file in its labelling record')
+    want = set(stems)                    # the labeller names a video file's frames by their index, 00000, 00001, ...
+    out = {f'{i:05d}': (f, src) for i, (_, f) in enumerate(VideoReader(src)) if f'{i:05d}' in want}
+    if len(out) < len(want): raise DataError(f'{src}: has fewer frames than {mroot/video} has masks')
+    return out
 
 def _check_aspect(img, m, mask, fp):
     (h, w), (mh, mw) = img.shape[:2], m.shape
@@ -224,17 +238,20 @@ def video_examples(masks, frames, classes, size: int, limit: int | None = None) 
     vocab = Vocab(list(classes), VOC.aliases)
     pngs = sorted(mroot.rglob('*.png'))
     if not pngs: raise DataError(f'{mroot}: no masks (<video>/<frame>.png) in the mask folder')
-    labels = video_labels(mroot, froot, vocab)
-    imgs, cls, tgts, names, srcs, skipped = [], [], [], [], [], set()
+    labels, by_video, skipped = video_labels(mroot, froot, vocab), {}, set()
     for p in pngs[:limit]:
         video = p.parent.relative_to(mroot).as_posix()
         if video == '.': raise DataError(f'{p}: masks must lie in one sub-folder per video (<video>/<frame>.png)')
-        if video not in labels: skipped.add(video); continue
-        fp = _frame_of(p, froot, video)
-        img, m = load_image(fp), load_label_png(p)
-        _check_aspect(img, m, p, fp)
-        imgs.append(_resize_image(img, size)); tgts.append(_resize_target(binary_target(m, p), size))
-        cls.append(vocab.index(labels[video]) - 1); names.append(f'{video}/{p.stem}'); srcs.append(str(fp))
+        if video in labels: by_video.setdefault(video, []).append(p)
+        else: skipped.add(video)
+    imgs, cls, tgts, names, srcs = [], [], [], [], []
+    for video, ps in by_video.items():
+        frames_of = _video_frames(mroot, froot, video, [p.stem for p in ps])
+        for p in ps:
+            (img, fp), m = frames_of[p.stem], load_label_png(p)
+            _check_aspect(img, m, p, fp)
+            imgs.append(_resize_image(img, size)); tgts.append(_resize_target(binary_target(m, p), size))
+            cls.append(vocab.index(labels[video]) - 1); names.append(f'{video}/{p.stem}'); srcs.append(str(fp))
     if not imgs:
         raise DataError(f'{mroot}: none of the {len(pngs)} masks belongs to a video with a class in {froot} '
                         f'(e.g. {sorted(skipped)[:3]})')
