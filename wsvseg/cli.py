@@ -62,7 +62,7 @@ def add_config_options(parser, sections: dict, only: dict | None = None) -> dict
         name = path[-1] if count[path[-1]] == 1 else '-'.join(path)
         dest, flag = name.replace('-', '_'), '--' + name.replace('_', '-')
         owner = field_notes(_owner(cls, path[1:-1]))
-        help_ = f"{owner.get(f.name, '')} (default {default!r})"
+        help_ = f"{owner.get(f.name, '')} (dataclass default {default!r}; --preset may change it)"
         if field_types(f) == ('bool',):
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=help_)
