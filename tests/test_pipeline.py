@@ -5,8 +5,8 @@ import pytest
 from layouts import make_voc
 
 BIN = Path(sys.executable).parent
-COMMANDS = ('wsvseg-run', 'wsvseg-world', 'wsvseg-demo', 'wsvseg-train-encoder', 'wsvseg-label-videos', 'wsvseg-train-decoder',
-            'wsvseg-segment', 'wsvseg-adapt')
+COMMANDS = ('wsvseg-run', 'wsvseg-world', 'wsvseg-crawl', 'wsvseg-demo', 'wsvseg-train-encoder', 'wsvseg-label-videos',
+            'wsvseg-train-decoder', 'wsvseg-segment', 'wsvseg-adapt')
 
 
 def _run(*args, **kw):

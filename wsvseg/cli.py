@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, dataclasses, sys
 from dataclasses import fields, replace
 from pathlib import Path
-from .core import (PipelineConfig, InputsConfig, WorldConfig, EncoderConfig, LabelConfig, DecoderConfig,
+from .core import (PipelineConfig, InputsConfig, WorldConfig, CrawlConfig, EncoderConfig, LabelConfig, DecoderConfig,
                          SegmentConfig,
                    AdaptConfig, ComputeConfig, EvalConfig, PRESETS, RunDir, config_toml, field_notes, field_types,
                    preset_config, read_toml_config, run_stage, log_line)
@@ -15,8 +15,8 @@ from .data import DataError
 
 # %% auto #0
 __all__ = ['COMMANDS', 'add_config_options', 'apply_options', 'run_command', 'command_parser', 'config_for', 'parser_for',
-           'wsvseg_world', 'wsvseg_train_encoder', 'wsvseg_label_videos', 'wsvseg_train_decoder', 'wsvseg_segment',
-           'wsvseg_adapt', 'wsvseg_run', 'shipped_config', 'wsvseg_demo']
+           'wsvseg_world', 'wsvseg_train_encoder', 'wsvseg_crawl', 'wsvseg_label_videos', 'wsvseg_train_decoder',
+           'wsvseg_segment', 'wsvseg_adapt', 'wsvseg_run', 'shipped_config', 'wsvseg_demo']
 
 # %% ../nbs/11_cli.ipynb #f61f47b7
 def _parse_none(s: str): return None if s.strip().lower() in ('', 'none') else s
@@ -130,6 +130,7 @@ def config_for(args, dests: dict, data=None) -> PipelineConfig:
 # %% ../nbs/11_cli.ipynb #0b757816
 COMMANDS = {   # command: the configuration tables its options come from ({table: fields} where it takes only some)
     'world': ({'world': WorldConfig}, {}),
+    'crawl': ({'crawl': CrawlConfig, 'compute': ComputeConfig}, {}),
     'train-encoder': ({'encoder': EncoderConfig, 'inputs': InputsConfig, 'compute': ComputeConfig},
                       {'inputs': ('sbd', 'check_counts')}),
     'label-videos': ({'label': LabelConfig, 'inputs': InputsConfig, 'compute': ComputeConfig},
@@ -180,6 +181,22 @@ def wsvseg_train_encoder(argv=None):
         print(f"encoder: test mAP {m.get('mAP', float('nan')):.3f}; metrics in {run.root/'encoder'/'metrics.json'}")
         return m
     return run_command('train-encoder', go)
+
+# %% ../nbs/11_cli.ipynb #30039deb
+def wsvseg_crawl(argv=None):
+    "Crawl web videos of each class (§4) into RUN/crawl/clips/<class>/*.mp4 and RUN/crawl/crawl.sqlite; resumes."
+    p, dests = parser_for('crawl', wsvseg_crawl.__doc__)
+    p.add_argument('checkpoint', help='encoder checkpoint: it scores thumbnails and key-frames (§5.1)')
+    p.add_argument('--run', default='runs/crawl', help='run folder: writes RUN/crawl/{clips/<class>/, crawl.sqlite}')
+    a = p.parse_args(argv)
+    def go():
+        from wsvseg.pipeline import crawl_on
+        from wsvseg.crawl import crawl_table
+        cfg, run = config_for(a, dests), RunDir(a.run)
+        m = run_stage(run, 'crawl', crawl_on, a.checkpoint, run, cfg.crawl, cfg.compute, force=True)
+        print(crawl_table(m))
+        return m
+    return run_command('crawl', go)
 
 # %% ../nbs/11_cli.ipynb #5564bb07
 def wsvseg_label_videos(argv=None):

@@ -77,7 +77,7 @@ class InputsConfig:
     "Where a run's images and videos come from: the built-in world (default), a VOC 2012 (+SBD) folder, a video folder."
     images: str = 'world'       # 'world' or a VOC 2012 folder (VOCdevkit/VOC2012): train for f_enc, val to score (§5.1)
     sbd: str | None = None      # SBD benchmark_RELEASE/dataset for the train_aug split of 10,582 images (§5.1)
-    videos: str = 'world'       # 'world' or a folder: DAVIS, YouTube-Objects, mp4s in class sub-folders (§5.1)
+    videos: str = 'world'       # 'world', 'crawl' (§4, the crawl stage), or a folder: DAVIS, YouTube-Objects, mp4s
     video_kind: str = 'auto'    # layout of `videos`: 'auto', 'davis', 'youtube-objects' or 'mp4'
     check_counts: bool = True   # VOC split sizes must be the official ones (§5.1); false for a few images of your own
 
@@ -250,12 +250,23 @@ class AblationConfig:
 @dataclass
 class CrawlConfig:
     "Video retrieval from the web, §4 and §5.1."
+    classes: tuple | None = None      # the classes to crawl; None = every class the encoder knows (§5.1: all 20)
+    source: str = 'ytsearch'          # §4 searches YouTube; or a URL template with {query}, or a local folder of videos
     max_videos: int = 300             # §5.1: at most 300 videos per class
-    max_keyframes: int = 15           # §5.1: up to 15 key-frames per video
+    use_aliases: bool = False         # also search each class's aliases (e.g. 'airplane'); §4 uses the class name
+    min_duration: float = 5.0         # seconds; shorter results are dropped before download (not given)
+    max_duration: float = 600.0       # seconds; longer results are dropped before download (not given)
     thumbnail_threshold: float = 0.8  # §5.1: classification threshold for thumbnails
+    max_height: int = 480             # download the best format no taller than this (not given)
+    max_filesize: int = 200_000_000   # bytes; larger downloads are abandoned (not given)
+    sleep_interval: float = 5.0       # seconds between downloads, at least (yt-dlp's advice for bulk use; not given)
+    max_sleep_interval: float = 10.0  # seconds between downloads, at most (random in between; not given)
+    sleep_requests: float = 1.0       # seconds between requests while searching (not given)
+    max_keyframes: int = 15           # §5.1: up to 15 key-frames per video
     keyframe_threshold: float = 0.8   # §5.1: classification threshold for key-frames
     clip_seconds: float = 2.0         # §4: frames within two seconds around each selected key-frame
-    socket_timeout: float = 10.0      # network time-out per request (not in the paper)
+    keep_videos: bool = False         # keep the downloaded video after its clips are cut (not given)
+    socket_timeout: float = 10.0      # network time-out per request, seconds (not in the paper)
 
 # %% ../nbs/00_core.ipynb #4c2f5ec2
 @dataclass

@@ -8,7 +8,7 @@ import json, shutil, time
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
-from .core import (PipelineConfig, EncoderConfig, LabelConfig, DecoderConfig, SegmentConfig, AdaptConfig,
+from .core import (PipelineConfig, EncoderConfig, CrawlConfig, LabelConfig, DecoderConfig, SegmentConfig, AdaptConfig,
                          ComputeConfig, RunDir, STAGES, atomic_path, atomic_write, atomic_write_json, config_diff,
                          config_to_dict, load_config, log_line, run_stage, seed_everything, to_jsonable)
 from .data import (DAVISDataset, VOCDataset, DataError, load_label_png, load_image_splits, list_videos,
@@ -18,10 +18,11 @@ from . import world as W
 
 # %% auto #0
 __all__ = ['ROWS', 'PIPELINE', 'world_root', 'images_root', 'videos_root', 'needs', 'stage_world', 'reference_scores',
-           'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder', 'label_folder', 'stage_videoseg',
-           'load_models', 'test_images', 'train_decoder_on', 'frames_root', 'stage_decoder', 'adapt_on', 'stage_adapt',
-           'segment_on', 'stage_segment', 'train_ceiling_on', 'stage_ablation', 'write_report', 'collect_results',
-           'stage_report', 'pipeline_stages', 'stage_reads', 'ConfigChanged', 'check_resume', 'run_pipeline']
+           'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder', 'encoder_scorer', 'crawl_on',
+           'stage_crawl', 'label_folder', 'stage_videoseg', 'load_models', 'test_images', 'train_decoder_on',
+           'frames_root', 'stage_decoder', 'adapt_on', 'stage_adapt', 'segment_on', 'stage_segment', 'train_ceiling_on',
+           'stage_ablation', 'write_report', 'collect_results', 'stage_report', 'pipeline_stages', 'stage_reads',
+           'ConfigChanged', 'check_resume', 'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #70085506
 def world_root(run: RunDir) -> Path:
@@ -35,8 +36,9 @@ def images_root(run: RunDir, cfg: PipelineConfig) -> Path:
 
 # %% ../nbs/10_pipeline.ipynb #28084e68
 def videos_root(run: RunDir, cfg: PipelineConfig) -> Path:
-    "The run's video folder: the world's videos, or `cfg.inputs.videos`."
-    return world_root(run)/'videos' if cfg.inputs.videos == 'world' else Path(cfg.inputs.videos)
+    "The run's video folder: the world's videos, the crawl stage's clips (§4), or the folder `cfg.inputs.videos`."
+    v = cfg.inputs.videos
+    return world_root(run)/'videos' if v == 'world' else run.root/'crawl'/'clips' if v == 'crawl' else Path(v)
 
 # %% ../nbs/10_pipeline.ipynb #89880345
 def needs(path, what: str, stage: str) -> Path:
@@ -130,6 +132,29 @@ def stage_encoder(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'encoder': f_enc trained on the run's images."
     return train_encoder_on(images_root(run, cfg), run, cfg.encoder, cfg.compute, cfg.inputs.sbd,
                             cfg.inputs.check_counts)
+
+# %% ../nbs/10_pipeline.ipynb #6f435998
+def encoder_scorer(checkpoint, device: str = 'cpu') -> tuple:
+    "(score, classes): `score(frames)` gives f_enc's class probabilities (N, C) of uint8 frames (N, H, W, 3) (§4)."
+    from wsvseg.encoder import load_encoder, class_scores
+    enc, classes = load_encoder(checkpoint, device)
+    return (lambda frames: class_scores(enc, frames).numpy()), list(classes)
+
+# %% ../nbs/10_pipeline.ipynb #cc939c81
+def crawl_on(checkpoint, run: RunDir, cfg: CrawlConfig, compute: ComputeConfig | None = None, log=log_line) -> dict:
+    "§4 for the classes of `cfg` (default: every class of the encoder) into `run`/crawl, scored by the encoder."
+    from wsvseg.crawl import crawl
+    compute = compute or ComputeConfig()
+    score, classes = encoder_scorer(checkpoint)
+    queries = list(cfg.classes) if cfg.classes else classes
+    if unknown := [q for q in queries if q not in classes]:
+        raise ValueError(f'{checkpoint}: the encoder knows no class {unknown}; its classes: {", ".join(classes)}')
+    return crawl(score, classes, run, cfg, queries=queries, shard=compute.shard, log=log, progress=compute.progress)
+
+def stage_crawl(run: RunDir, cfg: PipelineConfig) -> dict:
+    "Stage 'crawl': web videos of every class into `crawl/clips/<class>/` for the labeller."
+    ckpt = needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')
+    return crawl_on(ckpt, run, cfg.crawl, cfg.compute)
 
 # %% ../nbs/10_pipeline.ipynb #47e0075c
 def label_folder(videos, checkpoint, run: RunDir, cfg: LabelConfig, compute: ComputeConfig | None = None,
@@ -445,6 +470,7 @@ PIPELINE = {   # stage: (function, the configuration tables it reads beyond thos
     'world': (stage_world, ('inputs', 'world')),
     'reference': (stage_reference, ()),
     'encoder': (stage_encoder, ('encoder',)),
+    'crawl': (stage_crawl, ('crawl',)),
     'videoseg': (stage_videoseg, ('label',)),
     'decoder': (stage_decoder, ('decoder', 'eval')),
     'adapt': (stage_adapt, ('adapt', 'segment')),
@@ -454,8 +480,9 @@ PIPELINE = {   # stage: (function, the configuration tables it reads beyond thos
 }
 
 def pipeline_stages(cfg: PipelineConfig) -> list:
-    "The stages a configuration runs, in order: world and reference only on the built-in world."
-    return [s for s in PIPELINE if cfg.inputs.world or s not in ('world', 'reference')]
+    "The stages a configuration runs, in order: world and reference only on the built-in world, crawl only if asked."
+    return [s for s in PIPELINE if (cfg.inputs.world or s not in ('world', 'reference'))
+            and (cfg.inputs.videos == 'crawl' or s != 'crawl')]
 
 # %% ../nbs/10_pipeline.ipynb #306cfe34
 def stage_reads(stage: str) -> tuple:
