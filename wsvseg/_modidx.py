@@ -488,6 +488,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'wsvseg.train': { 'wsvseg.train.WeightsError': ('train.html#weightserror', 'wsvseg/train.py'),
                               'wsvseg.train.check_resume': ('train.html#check_resume', 'wsvseg/train.py'),
                               'wsvseg.train.device_plan': ('train.html#device_plan', 'wsvseg/train.py'),
+                              'wsvseg.train.epoch_lines': ('train.html#epoch_lines', 'wsvseg/train.py'),
                               'wsvseg.train.fit': ('train.html#fit', 'wsvseg/train.py'),
                               'wsvseg.train.load_torch_file': ('train.html#load_torch_file', 'wsvseg/train.py'),
                               'wsvseg.train.read_checkpoint': ('train.html#read_checkpoint', 'wsvseg/train.py'),

@@ -18,7 +18,7 @@ from .core import (DecoderConfig, Vocab, VOC, RunDir, seed_everything, atomic_pa
 from .data import (DataError, ImageSet, load_image, load_label_png, find_mask_folder, find_frame_folder,
                          video_labels, read_record, VideoReader, VIDEO_SUFFIXES)
 from .train import (WeightsError, unwrap, write_checkpoint, read_checkpoint, check_resume, restore, device_plan,
-                          stop_epoch, show_progress, fit)
+                          stop_epoch, show_progress, epoch_lines, fit)
 from .encoder import as_batch, resize_batch, multiscale_attention, normalize_attention
 
 # %% auto #0
@@ -477,7 +477,7 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
             loss = lambda net, x, a, t: segmentation_loss(decoder_forward(net, encoder, x, a), t)
             view = _DecoderView(examples, att, cfg)
             history = fit(model, opt, view, loss, plan, cfg.epochs, cfg.batch_size, start, end, history, cfg.seed,
-                          num_workers, save, stage, show)
+                          num_workers, save, stage, show, epoch_lines(plan, progress))
         history = {'train_loss': [], 'epoch_seconds': [], **history}
         if end >= cfg.epochs and plan.is_main and (start < end or not final.exists()):
             save_decoder(final, model, None, cfg.epochs, cfg, options, classes, history)

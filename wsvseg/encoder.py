@@ -18,7 +18,7 @@ from .core import (EncoderConfig, EvalConfig, RunDir, seed_everything, config_to
                          to_jsonable)
 from .data import ImageSet, load_image_splits
 from .train import (WeightsError, unwrap, load_torch_file, write_checkpoint, read_checkpoint, check_resume,
-                          restore, device_plan, stop_epoch, show_progress, fit)
+                          restore, device_plan, stop_epoch, show_progress, epoch_lines, fit)
 from .evaluate import (mean_average_precision, f1_scores, instance_classes, object_attention_stats,
                              summarize_object_stats)
 
@@ -376,7 +376,7 @@ def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'au
         save = lambda epoch, h: save_checkpoint(out/'checkpoint.pt', model, opt, epoch, cfg, classes, h)
         loss = lambda net, x, y: classification_loss(net(x), y)
         history = fit(model, opt, view, loss, plan, cfg.epochs, cfg.batch_size, start, end, history, cfg.seed,
-                      num_workers, save, 'encoder', show)
+                      num_workers, save, 'encoder', show, epoch_lines(plan, progress))
         metrics, done = {}, start == end and (out/'encoder.pt').exists()
         if end >= cfg.epochs and done: metrics = load_checkpoint(out/'encoder.pt')['metrics']
         elif end >= cfg.epochs and plan.is_main:

@@ -527,5 +527,6 @@ def run_pipeline(cfg: PipelineConfig, run, stages=None, force=(), log=log_line) 
     for s in order:
         if stages and s not in stages: continue
         out[s] = run_stage(run, s, PIPELINE[s][0], run, cfg, force=s in rerun or s == 'report', log=log)
-    log(f'pipeline finished in {time.perf_counter() - t0:.1f} s; report: {run.root/"report"/"report.md"}')
+    report = f'; report: {run.root/"report"/"report.md"}' if 'report' in out else ''
+    log(f'pipeline finished in {time.perf_counter() - t0:.1f} s{report}')
     return out

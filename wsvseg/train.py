@@ -14,7 +14,7 @@ from .data import DataError
 
 # %% auto #0
 __all__ = ['unwrap', 'WeightsError', 'load_torch_file', 'write_checkpoint', 'read_checkpoint', 'check_resume', 'restore',
-           'device_plan', 'stop_epoch', 'show_progress', 'run_epoch', 'fit']
+           'device_plan', 'stop_epoch', 'show_progress', 'epoch_lines', 'run_epoch', 'fit']
 
 # %% ../nbs/02a_train.ipynb #4a961792
 def unwrap(model):
@@ -99,6 +99,10 @@ def show_progress(plan: DevicePlan, progress: bool | None = None) -> bool:
     "Whether this process shows progress bars: the main process only; `progress` None = when stderr is a terminal."
     return plan.is_main and (sys.stderr.isatty() if progress is None else bool(progress))
 
+def epoch_lines(plan: DevicePlan, progress: bool | None = None) -> bool:
+    "Whether to print a line per epoch instead of bars: `progress` None and the output is not a terminal."
+    return plan.is_main and progress is None and not sys.stderr.isatty()
+
 # %% ../nbs/02a_train.ipynb #ff14d7b0
 def run_epoch(loader, batch_loss, opt, plan: DevicePlan, desc: str, show: bool) -> float:
     "One epoch of mini-batch steps; the mean loss over the examples of every process (summed across ranks under DDP)."
@@ -119,7 +123,7 @@ def run_epoch(loader, batch_loss, opt, plan: DevicePlan, desc: str, show: bool) 
 # %% ../nbs/02a_train.ipynb #35a135fb
 def fit(model, opt, data, batch_loss, plan: DevicePlan, epochs: int, batch_size: int, start: int = 0,
         end: int | None = None, history: dict | None = None, seed: int = 0, num_workers: int = 0, save=None,
-        desc: str = 'train', show: bool = False) -> dict:
+        desc: str = 'train', show: bool = False, lines: bool = False) -> dict:
     "Train `model` on dataset `data` for epochs start+1..end (DDP under torchrun), saving after each; the history."
     import torch.distributed as dist
     history = {'train_loss': [], 'epoch_seconds': [], **(history or {})}
@@ -139,5 +143,6 @@ def fit(model, opt, data, batch_loss, plan: DevicePlan, epochs: int, batch_size:
         loss = run_epoch(loader, lambda *b: batch_loss(net, *b), opt, plan, f'{desc} epoch {epoch + 1}/{epochs}', show)
         history['train_loss'].append(loss); history['epoch_seconds'].append(round(time.time() - t0, 3))
         if plan.is_main and save is not None: save(epoch + 1, history)
+        if lines: print(f'{desc} epoch {epoch + 1}/{epochs}: loss {loss:.4f}, {time.time() - t0:.1f} s', flush=True)
         if plan.distributed: dist.barrier()
     return history
