@@ -31,18 +31,21 @@ import numpy as np
 # ---------------------------------------------------------------------------------------------------------------------
 # Stamps: a picture's identity written into its pixels, robust to H.264 and JPEG.
 
-CODE_BITS = 12           # picture number: 1 .. 4095
-CHECK_BITS = 4           # number mod 16, to reject a misread band
+BLOCK = 4                # block width, pixels: a W-pixel-wide picture holds W // 4 blocks
+CHECK_BITS = 4           # the number mod 16, to reject a misread band
 BAND = 8                 # band height, pixels
 
 
+def _blocks(W: int) -> int: return W // BLOCK
+
+
 def stamp(img: np.ndarray, code: int) -> np.ndarray:
-    "A copy of `img` (H, W, 3) whose top `BAND` rows are 16 black/white blocks encoding `code` (1..4095)."
-    if not 0 < code < 2 ** CODE_BITS: raise ValueError(f'code {code} not in 1..{2 ** CODE_BITS - 1}')
+    "A copy of `img` (H, W, 3) whose top `BAND` rows are W // 4 black/white blocks encoding `code` (64 px: < 4096)."
     img = np.array(img, np.uint8, copy=True)
     H, W = img.shape[:2]
-    n = CODE_BITS + CHECK_BITS
-    if W < 2 * n or H < 2 * BAND: raise ValueError(f'image {W}x{H} too small to stamp')
+    n = _blocks(W)
+    if n < 8 or H < 2 * BAND: raise ValueError(f'image {W}x{H} too small to stamp')
+    if not 0 < code < 2 ** (n - CHECK_BITS): raise ValueError(f'code {code} not in 1..{2 ** (n - CHECK_BITS) - 1}')
     word = (code << CHECK_BITS) | (code % 2 ** CHECK_BITS)
     edges = np.linspace(0, W, n + 1).round().astype(int)
     for b in range(n):
@@ -54,9 +57,10 @@ def read_code(img: np.ndarray) -> int | None:
     "The number `stamp` wrote into `img`, or None where the band is not a valid stamp."
     img = np.asarray(img)
     H, W = img.shape[:2]
-    n = CODE_BITS + CHECK_BITS
-    if W < 2 * n or H < 2 * BAND: return None
-    grey = img[2:BAND - 2].astype(np.float32).mean(axis=-1) if img.ndim == 3 else img[2:BAND - 2].astype(np.float32)
+    n = _blocks(W)
+    if n < 8 or H < 2 * BAND: return None
+    grey = img[2:BAND - 2].astype(np.float32)
+    if grey.ndim == 3: grey = grey.mean(axis=-1)
     edges = np.linspace(0, W, n + 1).round().astype(int)
     word = 0
     for b in range(n):
@@ -105,14 +109,16 @@ def probs(n_classes: int, c: int, s: float) -> list:
 
 BAD_TITLE = '../../etc/x\\..\\y; rm -rf ~ $(id) `id` | cat > /tmp/z & "q" \'s\' *?<a>'
 KINDS = ('ok', 'missing', 'truncated', 'text', 'slow', 'cut', 'dup', 'badtitle', 'long', 'gated')
-# ok        a good video                          missing   media answers 404
-# truncated the first 60% of the mp4 (consistent Content-Length)      text  a text file served as video/mp4
-# slow      media answers only after `slow_seconds` (more than the crawl's socket time-out)
-# cut       Content-Length of the whole file, the connection closed half-way
-# dup       listed twice on the HTML page (same URL); once in the RSS feed, under the first entry's guid (same id)
-# badtitle  a title with path separators and shell characters (RSS title, og:title, HTML page title)
-# long      the RSS feed says it lasts 9999 s (dropped before download when the listing gives durations)
-# gated     media sends half its bytes, then waits for `site.gate` (to kill a crawl in the middle of a download)
+# ok         a good video
+# missing    its media answers 404
+# truncated  the first 60% of the mp4, with a Content-Length that says so
+# text       a text file served as video/mp4
+# slow       its media answers only after `slow_seconds` (more than the crawl's socket time-out)
+# cut        a Content-Length of the whole file, the connection closed half-way
+# dup        listed twice on the HTML page (same URL); once in the RSS feed, under the first entry's guid (same id)
+# badtitle   a title with path separators and shell characters (RSS title, og:title; classes[0]'s HTML page title)
+# long       the RSS feed says it lasts 9999 s (dropped before download when the listing gives durations)
+# gated      its media sends half its bytes, then waits for `site.gate` (to kill a crawl in the middle of a download)
 
 
 @dataclass
@@ -183,6 +189,18 @@ class SiteSpec:
 
     def scorer(self) -> CodeScorer: return CodeScorer(self.table, len(self.classes))
 
+    def masks(self, name, cls=None) -> np.ndarray:
+        "(T, H, W) bool: where video `name` shows objects of class `cls` (default its own class), not in the band."
+        d = np.load(Path(self.folder) / 'masks' / f'{name}.npz')
+        cls = cls or self.video(name).cls
+        ks = [k + 1 for k, n in enumerate(d['names']) if n == cls]
+        return np.isin(d['instances'], ks)
+
+    def locate(self, frames) -> list:
+        "[(video name, frame index)] of decoded frames, from their stamps (None where unreadable)."
+        idx = {c: (v.name, t) for v in self.videos for t, c in enumerate(v.frame_codes)}
+        return [idx.get(read_code(f)) for f in frames]
+
     def save(self, path=None) -> Path:
         path = Path(path or Path(self.folder) / 'site.json')
         d = dict(folder=self.folder, classes=self.classes, videos=[asdict(v) for v in self.videos],
@@ -210,11 +228,11 @@ ON_SCORES = (0.97, 0.9, 0.84, 0.6)     # thumbnails of on-class results cycle th
 
 def default_layout(classes, per_class=4, off_class=2, broken=True) -> list:
     "[(query, true class, kind)]: per keyword `per_class` on-class and `off_class` off-class results, then breakage."
-    rows = []
-    C = len(classes)
-    for qi, q in enumerate(classes):
+    rows, C = [], len(classes)
+    for q in classes:
         rows += [(q, q, 'ok')] * per_class
-        rows += [(q, classes[(qi + 1 + j) % C], 'ok') for j in range(off_class)]
+        others = [c for c in classes if c != q]
+        rows += [(q, others[j % len(others)], 'ok') for j in range(off_class)]
     if broken:
         extra = ('missing', 'truncated', 'text', 'slow', 'cut', 'dup', 'badtitle', 'long')
         rows += [(classes[i % C], classes[i % C], k) for i, k in enumerate(extra)]
@@ -222,19 +240,22 @@ def default_layout(classes, per_class=4, off_class=2, broken=True) -> list:
 
 
 def build_site(folder, classes=('aeroplane', 'bird', 'car'), layout=None, size=(64, 48), frames=30, fps=10, gop=6,
-               seed=0, thumb_quality=90, **layout_kw) -> SiteSpec:
+               seed=0, thumb_quality=90, on_scores=ON_SCORES, **layout_kw) -> SiteSpec:
     """Encode a site into `folder`: one world video per layout row (true class = the row's class), its mp4 with a
-    key-frame every `gop` frames, a JPEG thumbnail (its frame where the object is largest), every picture stamped."""
+    key-frame every `gop` frames, a JPEG thumbnail (its frame where the object is largest), every picture stamped,
+    and its objects' masks (`masks/<name>.npz`, for scoring what the labeller makes of the clips)."""
     from wsvseg.core import WorldConfig
     from wsvseg.world import make_video, world_rng
     from wsvseg.data import write_video, save_image
     folder = Path(folder)
     (folder / 'media').mkdir(parents=True, exist_ok=True)
     (folder / 'thumbs').mkdir(parents=True, exist_ok=True)
+    (folder / 'masks').mkdir(parents=True, exist_ok=True)
     classes = list(classes)
     layout = layout or default_layout(classes, **layout_kw)
-    wcfg = WorldConfig(seed=seed, classes=tuple(classes), static_classes=(), size=tuple(size), frames=frames, fps=fps,
-                       n_videos=len(layout))
+    static = tuple(c for c in WorldConfig().static_classes if c in classes)
+    wcfg = WorldConfig(seed=seed, classes=tuple(classes), static_classes=static, size=tuple(size), frames=frames,
+                       fps=fps, n_videos=len(layout))
     C = len(classes)
     spec = SiteSpec(str(folder), classes)
     for q in classes: spec.page_titles[q] = f'Videos of {q}'
@@ -251,7 +272,7 @@ def build_site(folder, classes=('aeroplane', 'bird', 'car'), layout=None, size=(
             codes.append(code); stamped.append(stamp(f, code))
             spec.table[code] = probs(C, ci, scores[t])
         if c == q and kind == 'ok':
-            s = ON_SCORES[n_on[q] % len(ON_SCORES)]; n_on[q] += 1
+            s = on_scores[n_on[q] % len(on_scores)]; n_on[q] += 1
             tp = probs(C, ci, s)
         elif c == q: tp = probs(C, ci, 0.95)
         else:                                   # off-class: its own class is clear, the query's is low
@@ -262,6 +283,9 @@ def build_site(folder, classes=('aeroplane', 'bird', 'car'), layout=None, size=(
         best = int(np.argmax(wv.masks.reshape(frames, -1).sum(1)))
         save_image(folder / 'thumbs' / f'{wv.name}.jpg', stamp(wv.frames[best], code), quality=thumb_quality)
         p = write_video(folder / 'media' / f'{wv.name}.mp4', stamped, fps, gop=gop)
+        inst = wv.instances.copy(); inst[:, :BAND] = 0          # every object's pixels; the stamp hides the band
+        names = np.array([o['name'] or '' for o in wv.objects])
+        np.savez_compressed(folder / 'masks' / f'{wv.name}.npz', instances=inst, names=names)
         title = BAD_TITLE if kind == 'badtitle' else f'{q} video {j}'
         spec.videos.append(Video(wv.name, q, c, kind, title, fps, frames, gop, code, tp, codes, scores,
                                  p.stat().st_size))
@@ -349,7 +373,8 @@ class Site:
         with self.lock: self.hits.clear(); self.log.clear(); self.sent.clear()
 
     def _bytes(self, v: Video) -> bytes:
-        if v.name not in self.data: self.data[v.name] = (Path(self.spec.folder) / 'media' / f'{v.name}.mp4').read_bytes()
+        if v.name not in self.data:
+            self.data[v.name] = (Path(self.spec.folder) / 'media' / f'{v.name}.mp4').read_bytes()
         return self.data[v.name]
 
     def _handle(self, h, body):
@@ -359,14 +384,14 @@ class Site:
             self.hits[path if not u.query or path.startswith('/media/') else h.path] += 1
             self.clients.add(h.client_address[0])
             self.log.append((time.time(), h.command, h.path, h.headers.get('Range'), h.client_address[0]))
-        base, spec = self.url, self.spec
+        base, spec, html_type = self.url, self.spec, 'text/html; charset=utf-8'
         try:
-            if path == '/search': return self._send(h, 200, 'text/html; charset=utf-8', _search_html(spec, base, q).encode(),
-                                  body)
-            if path == '/feed': return self._send(h, 200, 'application/rss+xml', _feed_xml(spec, base, q).encode(), body)
+            if path == '/search': return self._send(h, 200, html_type, _search_html(spec, base, q).encode(), body)
+            if path == '/feed': return self._send(h, 200, 'application/rss+xml', _feed_xml(spec, base, q).encode(),
+                                                  body)
             if path.startswith('/watch/'):
                 v = next((v for v in spec.videos if v.page == path), None)
-                if v: return self._send(h, 200, 'text/html; charset=utf-8', _watch_html(v, base).encode(), body)
+                if v: return self._send(h, 200, html_type, _watch_html(v, base).encode(), body)
             if path.startswith('/thumbs/'):
                 f = Path(spec.folder) / 'thumbs' / Path(path).name
                 if f.is_file(): return self._send(h, 200, 'image/jpeg', f.read_bytes(), body)
