@@ -156,7 +156,8 @@ def make_optimizer(model, cfg: EncoderConfig):
 # %% ../nbs/03_encoder.ipynb #038f38c2
 def as_batch(frames, device=None) -> torch.Tensor:
     "Frames as a float batch (N, 3, H, W) in [0, 1]: uint8 (N,) H, W, 3 arrays or tensors, or float (N,) 3, H, W."
-    x = torch.as_tensor(np.require(frames, requirements='CW')) if isinstance(frames, np.ndarray) else torch.as_tensor(frames)
+    if isinstance(frames, np.ndarray): frames = np.require(frames, requirements='CW')   # a read-only array is copied
+    x = torch.as_tensor(frames)
     if x.ndim == 3: x = x[None]
     if x.dtype == torch.uint8:
         if x.ndim != 4 or x.shape[-1] != 3:
