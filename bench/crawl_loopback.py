@@ -40,7 +40,6 @@ def encoder_score(path, classes):
 
 def label_clips(spec, tmp, a):
     "Label the clips with the checkpoint (the labeller as wsvseg-label-videos runs it) and score them like Table 4."
-    from dataclasses import replace
     from wsvseg.core import preset_config
     from wsvseg.data import list_videos, save_label_png, read_record, VideoReader
     from wsvseg.label import label_videos, evaluate_labels, evaluation_table
@@ -149,7 +148,7 @@ def main(argv=None):
         print('seconds per listed result: ' + ', '.join(f'{k} {v / n:.4f}' for k, v in secs.items()))
         print('seconds per downloaded video: ' + ', '.join(f'{k} {secs[k] / max(1, ok):.4f}'
                                                            for k in ('download', 'keyframes', 'clips')))
-        print(f'seconds in all: ' + ', '.join(f'{k} {v:.2f}' for k, v in secs.items()))
+        print('seconds in all: ' + ', '.join(f'{k} {v:.2f}' for k, v in secs.items()))
         print(f'clips written: {len(clips)} ({clip_s:.1f} s of video); crawl wall time {wall:.1f} s; '
               f'failed: {len(m.get("failed", {}))}; requests: {sum(hits.values())}, all from 127.0.0.1')
         from wsvseg.crawl import crawl_table

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy.io import savemat
-from wsvseg.core import VOC
 from wsvseg.data import (DataError, VOCDataset, check_voc, DAVISDataset, check_davis, YouTubeObjectsDataset, check_youtube_objects,
                          VideoReader, video_info, keyframe_times, read_window, write_video, load_image, load_label_png,
                          save_label_png, voc_palette, read_labels_json)

@@ -6,7 +6,7 @@ from PIL import Image
 from scipy.io import loadmat
 from wsvseg.core import VOC
 from wsvseg.data import (DataError, VOCDataset, check_voc, voc_split_ids, DAVISDataset, check_davis, YouTubeObjectsDataset,
-                         check_youtube_objects, VideoReader, video_info, keyframe_times, read_window, write_video,
+                         check_youtube_objects, VideoReader, video_info, keyframe_times, read_window,
                          load_label_png, voc_palette, load_image_splits, is_world_folder, is_image_dataset, list_images,
                          detect_kind, list_videos, video_paths, read_record, find_mask_folder, find_frame_folder,
                          video_labels, save_image)

@@ -13,7 +13,7 @@ from wsvseg.train import WeightsError
 from wsvseg.encoder import Encoder, save_checkpoint
 from wsvseg.decoder import (INPUTS, Decoder, encoder_stages, stage_channels, segmentation_loss, video_examples, image_examples,
                             train_decoder, load_decoder, read_decoder_checkpoint, foreground_probability, SegExamples,
-                            working_size, class_attention, attention_cache)
+                            working_size, attention_cache)
 
 torch.set_num_threads(1)
 
@@ -169,7 +169,7 @@ def test_image_examples_targets(world):
     tr = load_image_splits(world)['train']
     ex = image_examples(tr, 32)
     assert len(ex) == int(tr.Y.sum())
-    i = 0; lab = tr.label(0); c = int(ex.classes[0])
+    lab, c = tr.label(0), int(ex.classes[0])
     assert ex.targets[0].max() <= 255 and ((ex.targets[0] == 1).any() == ((lab == c + 1).any()))
 
 

@@ -1,19 +1,18 @@
 """wsvseg.encoder: torchvision weight loading (the bad-file catalogue), CAM (Eq. 2) against the forward pass,
-average precision (wsvseg.evaluate) against a brute-force reference, resumable training through wsvseg.train, and DDP
-on CPU through torchrun."""
-import math, os, signal, subprocess, sys, textwrap, time
+resumable training through wsvseg.train, and DDP on CPU through torchrun (average precision is tested with
+wsvseg.evaluate, in test_metrics.py)."""
+import os, signal, subprocess, sys, textwrap, time
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from wsvseg.core import EncoderConfig, Vocab, RunDir, preset_config
+from wsvseg.core import EncoderConfig, Vocab, RunDir
 from wsvseg.data import ImageSet
 from wsvseg.train import WeightsError
-from wsvseg.evaluate import average_precision, mean_average_precision, object_attention_stats
 from wsvseg.encoder import (Encoder, build_encoder, load_vgg16_weights, VGG16_LAYERS, VGG16_CONV_INDICES,
                             class_activation_maps, multiscale_attention, normalize_attention, train_encoder,
-                            load_checkpoint, load_encoder, save_checkpoint, make_optimizer)
+                            load_checkpoint, load_encoder)
 
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
@@ -143,41 +142,6 @@ def test_multiscale_attention_shapes_and_max():
     assert multiscale_attention(m, frames, classes=[2, 0]).shape == (5, 2, 45, 70)
     n = normalize_attention(a)
     assert n.min() >= 0 and torch.allclose(n.amax((-2, -1))[n.amax((-2, -1)) > 0], torch.tensor(1.0))
-
-
-# ---------------------------------------------------------------- average precision
-def ap_reference(scores, labels):
-    "AP from its definition: for each distinct threshold, precision and recall of everything at or above it."
-    P, ap, r_prev = sum(labels), 0.0, 0.0
-    for t in sorted(set(scores), reverse=True):
-        sel = [l for s, l in zip(scores, labels) if s >= t]
-        r = sum(sel) / P
-        ap += (r - r_prev) * sum(sel) / len(sel)
-        r_prev = r
-    return ap
-
-
-def test_average_precision_matches_reference():
-    g = np.random.default_rng(0)
-    for _ in range(300):
-        n = int(g.integers(1, 40))
-        s = np.round(g.random(n), int(g.integers(1, 3)))
-        t = g.random(n) < g.uniform(0.1, 0.9)
-        if not t.any(): continue
-        assert math.isclose(average_precision(s, t), ap_reference(list(s), list(t.astype(int))), abs_tol=1e-12)
-    assert average_precision([3, 2, 1], [1, 1, 0]) == 1.0
-    assert math.isclose(average_precision([1, 1, 1], [1, 0, 0]), 1 / 3)          # all tied: precision of the whole set
-    m, ap = mean_average_precision(np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.5]]), np.array([[1, 0, 0], [0, 1, 0]]))
-    assert m == 1.0 and math.isnan(ap[2])                                          # a class without positives is left out
-
-
-def test_object_stats_part_vs_whole():
-    inst = np.zeros((30, 30), np.uint8); inst[5:25, 5:25] = 1; inst[5, 5:25] = 255
-    parts = np.zeros_like(inst); parts[6:10, 6:10] = 1
-    att = np.zeros((2, 30, 30), np.float32); att[0, 6:10, 6:10] = 1.0
-    (s,) = object_attention_stats(att, inst, {1: 1}, parts, thresholds=(0.5,))
-    assert s['peak_in_object'] and s['peak_in_part'] and s['part_covered'][0] == 1.0 and s['part_iou'][0] == 1.0
-    assert math.isclose(s['whole_iou'][0], 16 / (19 * 20))                        # void row excluded from the object
 
 
 # ---------------------------------------------------------------- training: resume and DDP

@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import torch
 from wsvseg.core import FilterConfig, LabelConfig, VideoSegConfig, preset_config
-from wsvseg.data import (DataError, VideoSource, detect_kind, list_videos, load_label_png, read_record, save_image,
-                         video_paths)
+from wsvseg.data import DataError, VideoSource, detect_kind, list_videos, read_record, save_image, video_paths
 from wsvseg.encoder import build_encoder, save_checkpoint
 from wsvseg.label import shard_videos, parse_shard, label_videos, collect_labels, evaluate_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
-from layouts import make_davis, make_youtube_objects, make_video, moving_square  # noqa: E402
+from layouts import make_video, moving_square  # noqa: E402
 
 FAST = LabelConfig(videoseg=VideoSegConfig(n_superpixels=60))
 
@@ -62,30 +61,6 @@ def test_shards_cover_every_video_once():
 
 
 # ---------------------------------------------------------------- folder kinds
-def test_detect_kind_and_listing(tmp_path):
-    d = make_davis(tmp_path/'davis', ['s1', 's2'], labels={'s1': 'cat', 's2': 'dog'})
-    assert detect_kind(d) == 'davis'
-    kind, v = list_videos(d)
-    assert kind == 'davis' and [s.name for s in v] == ['s1', 's2'] and v[0].label == 'cat' and len(v[0].mask_paths) == 3
-    yto = make_youtube_objects(tmp_path/'yto', [('cat', '0001', '001'), ('dog', '0002', '003')])
-    kind, v = list_videos(yto)
-    assert kind == 'youtube-objects' and [s.name for s in v] == ['cat/0001/001', 'dog/0002/003'] and v[1].label == 'dog'
-    assert len(v[0].frame_paths) == 21 and sorted(v[0].mask_paths) == [0, 10, 20]
-    sub = tmp_path/'mp4s'
-    make_video(sub/'cat'/'a.mp4', n=8); make_video(sub/'dog'/'b.mp4', n=8)
-    kind, v = list_videos(sub)
-    assert kind == 'mp4'
-    assert [(s.name, s.label, s.kind) for s in v] == [('cat/a', 'cat', 'file'), ('dog/b', 'dog', 'file')]
-    flat = tmp_path/'flat'
-    make_video(flat/'x.mp4', n=8); make_video(flat/'y.mp4', n=8)
-    (flat/'labels.json').write_text(json.dumps({'x': 'car'}))
-    kind, v = list_videos(flat)
-    assert kind == 'mp4' and v[0].label == 'car' and v[1].label is None and 'missing labels' in v[1].problem
-    with pytest.raises(DataError, match='not a video folder'): detect_kind(tmp_path/'davis'/'ImageSets')
-    with pytest.raises(DataError, match='not found'): detect_kind(tmp_path/'nowhere')
-    with pytest.raises(ValueError, match="kind must be"): list_videos(d, 'vimeo')
-
-
 def test_world_folder_is_davis(tmp_path):
     from wsvseg.world import WorldConfig, write_world
     write_world(WorldConfig(n_train=2, n_test=2, n_videos=2, frames=20), tmp_path/'w', mp4=False)

@@ -1,5 +1,5 @@
 """End-to-end runs of the command-line tools, through subprocesses, as a user would run them."""
-import json, shutil, subprocess, sys, time, tomllib
+import json, shutil, subprocess, sys, tomllib
 from pathlib import Path
 import pytest
 from layouts import make_voc

@@ -1,7 +1,6 @@
 """wsvseg.segment: the background rule of §3.4, segmentation at the image's resolution, domain adaptation restricted
 to each image's known labels (and resumable), a folder segmented image by image with bad images skipped and listed."""
 import json
-from pathlib import Path
 import numpy as np
 import pytest
 import torch

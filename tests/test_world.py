@@ -3,13 +3,12 @@ preset with another seed than the notebook's, and the world written to disk and 
 readers of `wsvseg.data` (VOC layout for images, DAVIS layout for videos)."""
 import dataclasses, json
 from collections import Counter
-from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
 
 from wsvseg.core import IGNORE_INDEX, WorldConfig, preset_config
-from wsvseg.data import (DataError, VOCDataset, DAVISDataset, check_voc, check_davis, load_label_png, load_image,
+from wsvseg.data import (DataError, VOCDataset, DAVISDataset, check_voc, check_davis, load_label_png,
                          VideoReader, load_image_splits)
 from wsvseg.world import (make_image, make_video, generate_images, generate_videos, world_rng, object_table,
                           world_speeds, video_summary, domain_stats, write_world, world_vocab,

@@ -47,7 +47,7 @@ def demo(res: dict) -> str:
              f"- **Video labelling (§3.2):** on the {v['n_videos']} videos not used for calibration, object frames "
              f"({p['n_frames']}), the graph cut scores {_pct(full['class_average'])} class-average IoU against "
              f"{_pct(att['class_average'])} for attention at its best threshold.",
-             f'- **Table 1 (§5.2.1)**, test images, IoU (%) per class and mIoU:', '', table1(res), '']
+             '- **Table 1 (§5.2.1)**, test images, IoU (%) per class and mIoU:', '', table1(res), '']
     if ceil: lines.append(f'The decoder reaches {100 * dec / ceil:.0f}% of the ceiling; the stages took {wall / 60:.1f} minutes '
                           'of wall time in all (the sum of their `wall_s`).')
     return '\n'.join(lines)

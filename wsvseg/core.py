@@ -13,11 +13,11 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PRESETS', 'STAGES', 'Vocab', 'InputsConfig', 'WorldConfig', 'EncoderConfig',
            'FilterConfig', 'VideoSegConfig', 'LabelConfig', 'DecoderConfig', 'SegmentConfig', 'AdaptConfig',
-           'AblationConfig', 'CrawlConfig', 'EvalConfig', 'ComputeConfig', 'PipelineConfig', 'config_to_dict',
-           'field_types', 'config_from_dict', 'merge_settings', 'preset_config', 'config_diff', 'save_config',
-           'load_config', 'read_toml_config', 'field_notes', 'config_toml', 'seed_everything', 'DevicePlan',
-           'plan_device', 'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable', 'atomic_write_json',
-           'RunDir', 'log_line', 'run_stage']
+           'AblationConfig', 'CrawlConfig', 'EvalConfig', 'ComputeConfig', 'parse_shard', 'PipelineConfig',
+           'config_to_dict', 'field_types', 'config_from_dict', 'merge_settings', 'preset_config', 'config_diff',
+           'save_config', 'load_config', 'read_toml_config', 'field_notes', 'config_toml', 'seed_everything',
+           'DevicePlan', 'plan_device', 'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable',
+           'atomic_write_json', 'RunDir', 'log_line', 'run_stage']
 
 # %% ../nbs/00_core.ipynb #7933f3d6
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -284,6 +284,17 @@ class ComputeConfig:
     shard: str = '0/1'                # 'i/n': label only the i-th of n shares of the videos (array jobs on a cluster)
     num_workers: int = 0              # data-loading processes while training
     progress: bool | None = None      # progress bars: None = when the output is a terminal
+
+# %% ../nbs/00_core.ipynb #8e93f316
+def parse_shard(shard) -> tuple:
+    "(i, n) from 'i/n' or a pair, checked: 0 ≤ i < n."
+    if isinstance(shard, str):
+        m = re.fullmatch(r'\s*(\d+)\s*/\s*(\d+)\s*', shard)
+        if not m: raise ValueError(f"shard must look like 'i/n' (e.g. '0/4'), not {shard!r}")
+        shard = (int(m.group(1)), int(m.group(2)))
+    i, n = (int(x) for x in shard)
+    if not (n >= 1 and 0 <= i < n): raise ValueError(f'shard {i}/{n}: need n >= 1 and 0 <= i < n')
+    return i, n
 
 # %% ../nbs/00_core.ipynb #58d98b90
 @dataclass

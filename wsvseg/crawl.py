@@ -12,31 +12,20 @@ from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .core import CrawlConfig, RunDir, VOC, Vocab
+from .core import parse_shard, CrawlConfig, RunDir, VOC, Vocab
 from .data import DataError, VIDEO_SUFFIXES, keyframe_times, load_image, read_window, save_image
 from .data import video_info, write_video
 
 # %% auto #0
-__all__ = ['safe_id', 'parse_shard', 'in_shard', 'CrawlState', 'search_url', 'search', 'crawl_queries', 'CrawlError',
-           'fetch_thumbnail', 'download', 'check_video', 'keyframe_scores', 'select_keyframes', 'clip_windows',
-           'write_clip', 'crawl', 'crawl_table']
+__all__ = ['safe_id', 'in_shard', 'CrawlState', 'search_url', 'search', 'crawl_queries', 'CrawlError', 'fetch_thumbnail',
+           'download', 'check_video', 'keyframe_scores', 'select_keyframes', 'clip_windows', 'write_clip', 'crawl',
+           'crawl_table']
 
 # %% ../nbs/08_crawl.ipynb #d0fa7c67
 def safe_id(raw, url: str = '') -> str:
     "A file-name-safe id: letters, digits, '.', '_', '-' of `raw` (at most 48) and 8 hex digits of sha1(`url`)."
     slug = re.sub(r'[^A-Za-z0-9._-]+', '_', str(raw)).strip('._-')[:48] or 'video'
     return f'{slug}-{hashlib.sha1(str(url or raw).encode()).hexdigest()[:8]}'
-
-# %% ../nbs/08_crawl.ipynb #95e7dae7
-def parse_shard(shard) -> tuple:
-    "(i, n) from 'i/n' or a pair, checked: 0 ≤ i < n."
-    if isinstance(shard, str):
-        m = re.fullmatch(r'\s*(\d+)\s*/\s*(\d+)\s*', shard)
-        if not m: raise ValueError(f"shard must look like 'i/n' (e.g. '0/4'), not {shard!r}")
-        shard = (int(m.group(1)), int(m.group(2)))
-    i, n = (int(x) for x in shard)
-    if not (n >= 1 and 0 <= i < n): raise ValueError(f'shard {i}/{n}: need n >= 1 and 0 <= i < n')
-    return i, n
 
 # %% ../nbs/08_crawl.ipynb #66f3f0da
 def in_shard(vid: str, shard) -> bool:

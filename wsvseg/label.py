@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 import multiprocessing as mp
 import numpy as np
-from .core import (EvalConfig, LabelConfig, RunDir, Vocab, VOC, atomic_path, atomic_write_json, config_to_dict,
-                         config_from_dict, to_jsonable)
+from .core import (parse_shard, EvalConfig, LabelConfig, RunDir, Vocab, VOC, atomic_path, atomic_write_json,
+                         config_to_dict, config_from_dict, to_jsonable)
 from .data import (DataError, FRAME_SUFFIXES, VideoSource, VideoReader, list_videos, video_paths, read_record,
                          load_label_png, save_label_png, resize_max_side)
 from .filter import filter_video
@@ -21,20 +21,8 @@ from .videoseg import segment_video
 from .evaluate import VideoIoU, video_table
 
 # %% auto #0
-__all__ = ['parse_shard', 'shard_videos', 'read_frames', 'quantise_attention', 'dequantise_attention', 'label_video',
-           'label_videos', 'collect_labels', 'evaluate_labels', 'evaluation_table', 'calibrate_attention',
-           'label_world_report']
-
-# %% ../nbs/05a_label.ipynb #01af528d
-def parse_shard(shard) -> tuple:
-    "(i, n) from 'i/n' or a pair, checked: 0 ≤ i < n."
-    if isinstance(shard, str):
-        m = re.fullmatch(r'\s*(\d+)\s*/\s*(\d+)\s*', shard)
-        if not m: raise ValueError(f"shard must look like 'i/n' (e.g. '0/4'), not {shard!r}")
-        shard = (int(m.group(1)), int(m.group(2)))
-    i, n = (int(x) for x in shard)
-    if not (n >= 1 and 0 <= i < n): raise ValueError(f'shard {i}/{n}: need n >= 1 and 0 <= i < n')
-    return i, n
+__all__ = ['shard_videos', 'read_frames', 'quantise_attention', 'dequantise_attention', 'label_video', 'label_videos',
+           'collect_labels', 'evaluate_labels', 'evaluation_table', 'calibrate_attention', 'label_world_report']
 
 # %% ../nbs/05a_label.ipynb #b2c3d4e5
 def shard_videos(videos, shard=(0, 1)) -> list:
