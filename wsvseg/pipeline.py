@@ -62,7 +62,7 @@ def stage_world(run: RunDir, cfg: PipelineConfig) -> dict:
     _savefig(W.show_video(list(W.generate_videos(w, 0, 3)), n_frames=6), run.stage('world')/'videos.jpg')
     return dict(seed=w.seed, classes=list(w.classes), counts=info['counts'], size=list(w.size), write_s=info['seconds'])
 
-# %% ../nbs/10_pipeline.ipynb #3d45f3d6
+# %% ../nbs/10_pipeline.ipynb #705484c6
 def _part_map(part_path, label):
     "Label map holding the class of each object on its discriminative part only (0 elsewhere)."
     part = load_label_png(part_path)
@@ -77,11 +77,11 @@ def _reference_images(root: Path, vocab) -> dict:
     for item in ds:
         gt = item.mask()
         seg['background everywhere'].add(np.zeros_like(gt), gt, item.id)
-        seg['discriminative parts only'].add(_part_map(root/'images'/'SegmentationPart'/f'{item.id}.png', gt), gt,
-                                             item.id)
+        parts = _part_map(root/'images'/'SegmentationPart'/f'{item.id}.png', gt)
+        seg['discriminative parts only'].add(parts, gt, item.id)
     return seg
 
-# %% ../nbs/10_pipeline.ipynb #4cdaa3fe
+# %% ../nbs/10_pipeline.ipynb #f9657c1f
 def _reference_videos(root: Path, vocab) -> dict:
     "{reference: VideoIoU} of the two reference segmenters on the world's annotated video frames."
     vds = DAVISDataset(root/'videos', year=W.load_world_config(root).year, split='val', vocab=vocab, check_counts=False)
@@ -101,8 +101,8 @@ def reference_scores(root) -> dict:
     seg, vid = _reference_images(root, vocab), _reference_videos(root, vocab)
     return dict(classes=list(vocab.names), images={k: v.summary(vocab.names) for k, v in seg.items()},
                 videos={k: v.summary() for k, v in vid.items()},
-                image_table=seg_table(seg, class_names=vocab.names,
-                                      fmt='markdown'), video_table=video_table(vid, fmt='markdown'))
+                image_table=seg_table(seg, class_names=vocab.names, fmt='markdown'),
+                video_table=video_table(vid, fmt='markdown'))
 
 # %% ../nbs/10_pipeline.ipynb #31bd8b96
 def stage_reference(run: RunDir, cfg: PipelineConfig) -> dict:
@@ -140,26 +140,22 @@ def encoder_scorer(checkpoint, device: str = 'cpu') -> tuple:
     enc, classes = load_encoder(checkpoint, device)
     return (lambda frames: class_scores(enc, frames).numpy()), list(classes)
 
-# %% ../nbs/10_pipeline.ipynb #cc939c81
+# %% ../nbs/10_pipeline.ipynb #34dee01d
 def crawl_on(checkpoint, run: RunDir, cfg: CrawlConfig, compute: ComputeConfig | None = None, log=log_line) -> dict:
     "§4 for the classes of `cfg` (default: every class of the encoder) into `run`/crawl, scored by the encoder."
     from wsvseg.crawl import crawl
     compute = compute or ComputeConfig()
-    score, classes = encoder_scorer(checkpoint)
-    queries = list(cfg.classes) if cfg.classes else classes
-    if unknown := [q for q in queries if q not in classes]:
-        raise ValueError(f'{checkpoint}: the encoder knows no class {unknown}; its classes: {", ".join(classes)}')
-    return crawl(score, classes, run, cfg, queries=queries, shard=compute.shard, log=log, progress=compute.progress)
+    score, classes = encoder_scorer(checkpoint)          # crawl checks `cfg.classes` against the encoder's
+    return crawl(score, classes, run, cfg, shard=compute.shard, log=log, progress=compute.progress)
 
 def stage_crawl(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'crawl': web videos of every class into `crawl/clips/<class>/` for the labeller."
     ckpt = needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')
     return crawl_on(ckpt, run, cfg.crawl, cfg.compute)
 
-# %% ../nbs/10_pipeline.ipynb #47e0075c
+# %% ../nbs/10_pipeline.ipynb #cef3a42b
 def label_folder(videos, checkpoint, run: RunDir, cfg: LabelConfig, compute: ComputeConfig | None = None,
-                 kind: str = 'auto',
-                 redo_errors: bool = False, log=log_line) -> dict:
+                 kind: str = 'auto', redo_errors: bool = False, log=log_line) -> dict:
     "§3.2 on every video of a folder (any layout `list_videos` reads) into `run`/videoseg; bad videos are skipped."
     from wsvseg.label import label_videos, collect_labels
     compute = compute or ComputeConfig()
@@ -169,11 +165,11 @@ def label_folder(videos, checkpoint, run: RunDir, cfg: LabelConfig, compute: Com
                      redo_errors=redo_errors, log=log)
     c = s['counts']
     log(f"shard {s['shard']}: {c['labelled']} labelled, {c['irrelevant']} without relevant frames, "
-        f"{c['error']} errors, "
-        f"{c['lost']} lost; {s['labelled_now']} now, {s['skipped']} done before; {s['frames_per_s']} frames/s")
+        f"{c['error']} errors, {c['lost']} lost; {s['labelled_now']} now, {s['skipped']} done before; "
+        f"{s['frames_per_s']} frames/s")
     return {**s, 'videos_folder': str(videos), 'kind': kind, 'collected': collect_labels(run), 'failed': s['problems']}
 
-# %% ../nbs/10_pipeline.ipynb #a46646bc
+# %% ../nbs/10_pipeline.ipynb #4962b5a7
 def stage_videoseg(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'videoseg': the world's videos (calibrated on the first `n_tune`, scored like Table 4), or a folder."
     from wsvseg.label import label_world_report
@@ -181,45 +177,44 @@ def stage_videoseg(run: RunDir, cfg: PipelineConfig) -> dict:
     if cfg.inputs.videos != 'world':
         return label_folder(videos_root(run, cfg), ckpt, run, cfg.label, cfg.compute, cfg.inputs.video_kind)
     return label_world_report(videos_root(run, cfg), ckpt, run.root, n_tune=cfg.label.n_tune,
-                              workers=cfg.compute.workers,
-                              cfg=cfg.label, log=log_line)
+                              workers=cfg.compute.workers, cfg=cfg.label, log=log_line)
 
-# %% ../nbs/10_pipeline.ipynb #f75867c8
+# %% ../nbs/10_pipeline.ipynb #8a825afe
 def load_models(encoder, decoder=None, device: str = 'cpu') -> tuple:
-    "(encoder, its classes, decoder or None) from checkpoint files; the decoder must be made for this encoder."
+    "(encoder, its classes, decoder, decoder's checkpoint dict) from files (None, None without `decoder`)."
     from wsvseg.encoder import load_encoder
     from wsvseg.decoder import load_decoder
     from wsvseg.train import WeightsError
     enc, classes = load_encoder(encoder, device)
-    if decoder is None: return enc, classes, None
+    if decoder is None: return enc, classes, None, None
     dec, st = load_decoder(decoder, enc, device)
     if st['classes'] != classes:
         raise WeightsError(f'{decoder}: decoder trained with encoder classes {st["classes"]}, '
                            f'the encoder {encoder} has {classes}')
-    return enc, classes, dec
+    return enc, classes, dec, st
 
 # %% ../nbs/10_pipeline.ipynb #153907ac
 def test_images(data, check_counts: bool = True):
     "The test split (`ImageSet`) of a world or VOC folder, whose ground truth scores a model."
     return load_image_splits(data, check_counts=check_counts)['test']
 
-# %% ../nbs/10_pipeline.ipynb #9e8a65c7
+# %% ../nbs/10_pipeline.ipynb #e506000d
 def train_decoder_on(masks, frames, encoder, run: RunDir, cfg: DecoderConfig, data=None,
-                     compute: ComputeConfig | None = None,
-                     baseline: bool = True, thresholds=None, check_counts: bool = True) -> dict:
+                     compute: ComputeConfig | None = None, baseline: bool = True, thresholds=None,
+                     check_counts: bool = True) -> dict:
     "Train f_dec (§3.3, Eq. 6) on video `masks` with the frames and classes of `frames` into `run`/decoder."
     from wsvseg.decoder import video_examples, train_decoder, working_size
     from wsvseg.segment import evaluate_segmentation, attention_baseline
     compute = compute or ComputeConfig(); cpu_threads(compute)
-    enc, classes, _ = load_models(encoder)
+    enc, classes, _, _ = load_models(encoder)
     S, t0 = working_size(enc, cfg.size), time.perf_counter()
     ex = video_examples(masks, frames, classes, S)
     dec, hist = train_decoder(ex, enc, classes, run, cfg, device=compute.device, progress=compute.progress,
                               num_workers=compute.num_workers, encoder_path=encoder)
     secs = hist['epoch_seconds']
     m = dict(masks=str(masks), frames=str(frames), encoder=str(encoder), n_examples=len(ex),
-             foreground=ex.foreground_fraction(),
-             n_videos=len({n.rsplit('/', 1)[0] for n in ex.names}), size=S, config=config_to_dict(cfg),
+             foreground=ex.foreground_fraction(), n_videos=len({n.rsplit('/', 1)[0] for n in ex.names}), size=S,
+             config=config_to_dict(cfg),
              train_loss=hist['train_loss'], epoch_seconds=secs, decoder=str(run.root/'decoder'/'decoder.pt'),
              train_images_per_s=len(ex) * len(secs) / max(1e-9, sum(secs)) if secs else None)
     if data is not None:
@@ -233,25 +228,23 @@ def frames_root(run: RunDir, cfg: PipelineConfig) -> Path:
     "Where the decoder finds the frames and classes of the labelled videos: the world, or the labelling run itself."
     return world_root(run) if cfg.inputs.videos == 'world' else run.root
 
-# %% ../nbs/10_pipeline.ipynb #c6ef0208
+# %% ../nbs/10_pipeline.ipynb #6d8f2091
 def stage_decoder(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'decoder': f_dec trained on `videoseg/masks`, scored on the test images beside the attention baseline."
-    masks = needs(run.root/'videoseg'/'masks', 'video masks (the filter kept no frame, or videoseg has not run)',
-                  'videoseg')
+    masks = needs(run.root/'videoseg'/'masks',
+                  'video masks (the filter kept no frame, or videoseg has not run)', 'videoseg')
     enc = needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')
     return train_decoder_on(masks, frames_root(run, cfg), enc, run, cfg.decoder, images_root(run, cfg), cfg.compute,
                             thresholds=cfg.eval.attention_thresholds, check_counts=cfg.inputs.check_counts)
 
-# %% ../nbs/10_pipeline.ipynb #ef0b31c8
+# %% ../nbs/10_pipeline.ipynb #fca1319c
 def adapt_on(data, encoder, decoder, run: RunDir, cfg: AdaptConfig, seg: SegmentConfig | None = None,
              compute: ComputeConfig | None = None, check_counts: bool = True) -> dict:
     "Domain adaptation (§5.2.1) of `decoder` on the training images of `data` (labels only) into `run`/adapt; scored."
     from wsvseg.core import config_from_dict
-    from wsvseg.decoder import read_decoder_checkpoint
     from wsvseg.segment import adapt, evaluate_segmentation
     compute = compute or ComputeConfig(); cpu_threads(compute)
-    enc, classes, dec = load_models(encoder, decoder)
-    st = read_decoder_checkpoint(decoder)
+    enc, classes, dec, st = load_models(encoder, decoder)
     dcfg, S = config_from_dict(DecoderConfig, st['config'], str(decoder)), st['options'].get('size')
     splits, t0 = load_image_splits(data, check_counts=check_counts), time.perf_counter()
     dec, info = adapt(enc, dec, classes, splits['train'], run, cfg, dcfg, seg, size=S, device=compute.device,
@@ -261,24 +254,21 @@ def adapt_on(data, encoder, decoder, run: RunDir, cfg: AdaptConfig, seg: Segment
     if 'test' in splits: m['test'] = evaluate_segmentation(enc, dec.cpu(), splits['test'], seg, size=S)
     return {**m, 'seconds': round(time.perf_counter() - t0, 1)}
 
-# %% ../nbs/10_pipeline.ipynb #9a4d97d9
+# %% ../nbs/10_pipeline.ipynb #54bdd81a
 def stage_adapt(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'adapt': the decoder of `decoder/decoder.pt` adapted to the run's training images."
     dec = needs(run.root/'decoder'/'decoder.pt', 'decoder', 'decoder')
     return adapt_on(images_root(run, cfg), run.root/'encoder'/'encoder.pt', dec, run, cfg.adapt, cfg.segment,
-                    cfg.compute,
-                    cfg.inputs.check_counts)
+                    cfg.compute, cfg.inputs.check_counts)
 
-# %% ../nbs/10_pipeline.ipynb #1fb01227
+# %% ../nbs/10_pipeline.ipynb #074ad434
 def segment_on(images, encoder, decoder, run: RunDir, cfg: SegmentConfig | None = None,
-               compute: ComputeConfig | None = None,
-               check_counts: bool = True) -> dict:
+               compute: ComputeConfig | None = None, check_counts: bool = True) -> dict:
     "§3.4 on a folder of images (or a dataset's test split, scored) into `run`/segment; bad images in 'failed'."
-    from wsvseg.decoder import read_decoder_checkpoint
-    from wsvseg.segment import segment_folder
+    from wsvseg.segment import segment_folder, segmentation_result
     cfg, compute = cfg or SegmentConfig(), compute or ComputeConfig(); cpu_threads(compute)
-    enc, classes, dec = load_models(encoder, decoder)
-    S = cfg.size or read_decoder_checkpoint(decoder)['options'].get('size')
+    enc, classes, dec, st = load_models(encoder, decoder)
+    S = cfg.size or st['options'].get('size')
     src = test_images(images, check_counts) if is_image_dataset(images) else images
     out = run.stage('segment')
     m = segment_folder(enc, dec, src, out, cfg, size=S, progress=bool(compute.progress))
@@ -286,13 +276,12 @@ def segment_on(images, encoder, decoder, run: RunDir, cfg: SegmentConfig | None 
     if not isinstance(src, (str, Path)):
         conf = SegConfusion(src.vocab.C + 1)
         for i, iid in enumerate(src.ids):
-            if (out/'masks'/f'{iid}.png').is_file(): conf.add(load_label_png(out/'masks'/f'{iid}.png'), src.label(i),
-                                                              iid)
-        m['test'] = {'miou': conf.miou(), 'iou': dict(zip(src.vocab.names, conf.iou().tolist())),
-                     'pixel_accuracy': conf.pixel_accuracy()}
+            p = out/'masks'/f'{iid}.png'
+            if p.is_file(): conf.add(load_label_png(p), src.label(i), iid)
+        m['test'] = segmentation_result(conf, list(src.vocab.names))
     return m
 
-# %% ../nbs/10_pipeline.ipynb #b79cc068
+# %% ../nbs/10_pipeline.ipynb #c5f483fb
 def stage_segment(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'segment': the adapted model segments the test images (§3.4); `segment/examples.jpg` compares models."
     from wsvseg.segment import compare_figure
@@ -300,42 +289,42 @@ def stage_segment(run: RunDir, cfg: PipelineConfig) -> dict:
     final, enc_path = Path(run.read_metrics('adapt')['final_decoder']), run.root/'encoder'/'encoder.pt'
     m = segment_on(images_root(run, cfg), enc_path, final, run, cfg.segment, cfg.compute, cfg.inputs.check_counts)
     import matplotlib; matplotlib.use('Agg')
-    enc, _, dec = load_models(enc_path, run.root/'decoder'/'decoder.pt')
-    decs = {'decoder': dec, 'decoder + DA': load_models(enc_path, final)[2]}
+    from wsvseg.decoder import load_decoder
+    enc, _, dec, _ = load_models(enc_path, run.root/'decoder'/'decoder.pt')
+    decs = {'decoder': dec, 'decoder + DA': load_decoder(final, enc)[0]}
     t = run.read_metrics('decoder').get('attention_baseline', {}).get('threshold', 0.5)
     fig = compare_figure(test_images(images_root(run, cfg), cfg.inputs.check_counts), enc, decs, n=cfg.eval.n_figure,
                          threshold=t, cfg=cfg.segment)
     _savefig(fig, run.stage('segment')/'examples.jpg')
     return m
 
-# %% ../nbs/10_pipeline.ipynb #0f9053f9
+# %% ../nbs/10_pipeline.ipynb #7dd1795a
 def train_ceiling_on(data, encoder, run: RunDir, cfg: DecoderConfig, compute: ComputeConfig | None = None,
                      check_counts: bool = True) -> dict:
     "The full-supervision ceiling: the same decoder trained on `data`'s training images with their ground-truth masks."
     from wsvseg.decoder import image_examples, train_decoder, working_size
     from wsvseg.segment import evaluate_segmentation
     compute = compute or ComputeConfig(); cpu_threads(compute)
-    enc, classes, _ = load_models(encoder)
-    S, splits, t0 = working_size(enc, cfg.size), load_image_splits(data, check_counts=check_counts), time.perf_counter()
+    enc, classes, _, _ = load_models(encoder)
+    S, t0 = working_size(enc, cfg.size), time.perf_counter()
+    splits = load_image_splits(data, check_counts=check_counts)
     ex = image_examples(splits['train'], S)
     dec, hist = train_decoder(ex, enc, classes, run, cfg, device=compute.device, progress=compute.progress,
                               num_workers=compute.num_workers, encoder_path=encoder)
     return dict(data=str(data), encoder=str(encoder), supervision='ground-truth masks of the training images',
-                n_examples=len(ex),
-                size=S, config=config_to_dict(cfg), train_loss=hist['train_loss'],
-                test=evaluate_segmentation(enc, dec.cpu(), splits['test'],
-                                           size=S), seconds=round(time.perf_counter() - t0, 1))
+                n_examples=len(ex), size=S, config=config_to_dict(cfg), train_loss=hist['train_loss'],
+                test=evaluate_segmentation(enc, dec.cpu(), splits['test'], size=S),
+                seconds=round(time.perf_counter() - t0, 1))
 
-# %% ../nbs/10_pipeline.ipynb #01cbd47d
+# %% ../nbs/10_pipeline.ipynb #bf868f97
 ROWS = ('thresholded attention', 'decoder, attention only', 'decoder (video masks)', 'decoder + DA',
-        'ceiling (image GT masks)',
-        'decoder (GT video masks)')
+        'ceiling (image GT masks)', 'decoder (GT video masks)')
 
 def _extra_rows(run: RunDir, cfg: PipelineConfig) -> dict:
     "The rows Table 1 adds to the pipeline's own, each trained in `ablation/<row>/` by `run_stage` (resumable)."
     a, here, data, enc = cfg.ablation, run.stage('ablation'), images_root(run, cfg), run.root/'encoder'/'encoder.pt'
-    masks, frames, kw = run.root/'videoseg'/'masks', frames_root(run, cfg), dict(compute=cfg.compute,
-                                                                                 check_counts=cfg.inputs.check_counts)
+    masks, frames = run.root/'videoseg'/'masks', frames_root(run, cfg)
+    kw = dict(compute=cfg.compute, check_counts=cfg.inputs.check_counts)
     jobs = {}
     if a.attention_only: jobs[ROWS[1]] = ('attention-only', train_decoder_on, (masks, frames, enc),
                                           dict(cfg=replace(cfg.decoder, inputs='attention'), data=data, baseline=False))
@@ -386,7 +375,7 @@ def _flat(d, prefix=''):
             if len(v) <= 12: yield from _flat(v, key + '.')
         elif not (isinstance(v, str) and '\n' in v): yield key, _fmt(v)
 
-# %% ../nbs/10_pipeline.ipynb #01cd3550
+# %% ../nbs/10_pipeline.ipynb #2fe93e87
 _NOT_IN_TABLE = {'reference', 'protocols', 'videos', 'calibration', 'config', 'label_summary', 'tuning_videos',
                  'skipped', 'rows', 'per_video', 'collected', 'problems', 'classes'}
 
@@ -412,8 +401,8 @@ def _stage_section(st: str, m: dict) -> list:
         t = segs.get('attention_baseline', {}).get('threshold')
         names = {'test': st, 'attention_baseline': f'thresholded attention (t = {t}, best on test)'}
         named = {names.get(k, k): v for k, v in segs.items()}
-        lines += ['Test images (IoU, %):', '', seg_table(named, list(next(iter(segs.values()))['iou']),
-                                                         fmt='markdown'), '']
+        classes = list(next(iter(segs.values()))['iou'])
+        lines += ['Test images (IoU, %):', '', seg_table(named, classes, fmt='markdown'), '']
     rows = list(_flat({k: v for k, v in m.items() if k not in _NOT_IN_TABLE | set(segs)}))
     if rows: lines += ['| metric | value |', '|---|---|'] + [f'| {k} | {v} |' for k, v in rows] + ['']
     return lines
@@ -432,7 +421,7 @@ def write_report(run: RunDir) -> Path:
     with atomic_write(out/'report.md') as f: f.write('\n'.join(lines))
     return out/'report.md'
 
-# %% ../nbs/10_pipeline.ipynb #24f6362f
+# %% ../nbs/10_pipeline.ipynb #6767b09d
 def _seg_row(r: dict) -> dict: return {'miou': r['miou'], 'iou': r['iou']}
 
 def collect_results(run: RunDir) -> dict:
@@ -447,13 +436,13 @@ def collect_results(run: RunDir) -> dict:
     if 'encoder' in m:
         e = m['encoder']
         res['encoder'] = {k: e.get(k) for k in ('mAP', 'f1', 'AP', 'n_test', 'train_seconds')}
-        if 'attention' in e: res['encoder']['attention'] = {k: v for k,
-                                                            v in e['attention'].items() if k != 'per_threshold'}
+        if 'attention' in e:
+            res['encoder']['attention'] = {k: v for k, v in e['attention'].items() if k != 'per_threshold'}
     if 'protocols' in m.get('videoseg', {}):
         v = m['videoseg']
         res['videoseg'] = {'n_videos': v['n_videos'], 'filter': v['filter'],
-                           'protocols': {p: {'n_frames': x['n_frames'], 'rows': x['rows']} for p,
-                                         x in v['protocols'].items()}}
+                           'protocols': {p: {'n_frames': x['n_frames'], 'rows': x['rows']}
+                                         for p, x in v['protocols'].items()}}
     if 'rows' in m.get('ablation', {}):
         res['table1'] = {k: {**_seg_row(r), **({'threshold': r['threshold']} if 'threshold' in r else {})}
                          for k, r in m['ablation']['rows'].items()}

@@ -21,8 +21,8 @@ from .evaluate import SegConfusion
 
 # %% auto #0
 __all__ = ['label_from_probabilities', 'relevant_classes', 'segment_image', 'attention_labels', 'attention_confusions',
-           'evaluate_segmentation', 'attention_baseline', 'pseudo_labels', 'adapt', 'overlay', 'segment_folder',
-           'compare_figure']
+           'segmentation_result', 'evaluate_segmentation', 'attention_baseline', 'pseudo_labels', 'adapt', 'overlay',
+           'segment_folder', 'compare_figure']
 
 # %% ../nbs/07_segment.ipynb #b6c3a1f0
 def label_from_probabilities(probs, classes, background_threshold: float = 0.5) -> np.ndarray:
@@ -79,7 +79,7 @@ def attention_confusions(encoder, images: ImageSet, cfg: SegmentConfig | None = 
     return out
 
 # %% ../nbs/07_segment.ipynb #94a5dd77
-def _result(conf: SegConfusion, names) -> dict:
+def segmentation_result(conf: SegConfusion, names) -> dict:
     "mIoU, IoU per class name and pixel accuracy of a confusion matrix."
     return {'miou': conf.miou(), 'iou': dict(zip(names, conf.iou().tolist())), 'pixel_accuracy': conf.pixel_accuracy()}
 
@@ -93,7 +93,7 @@ def evaluate_segmentation(encoder, decoder, images: ImageSet, cfg: SegmentConfig
         cls = np.flatnonzero(images.Y[i] > 0.5) if known_labels else None
         conf.add(segment_image(encoder, decoder, images.image(i), cfg, cls, size), images.label(i), images.ids[i])
     speed = len(images) / max(1e-9, time.perf_counter() - t0)
-    return {**_result(conf, list(images.vocab.names)), 'images_per_s': speed}
+    return {**segmentation_result(conf, list(images.vocab.names)), 'images_per_s': speed}
 
 # %% ../nbs/07_segment.ipynb #e9fa22cc
 def attention_baseline(encoder, images: ImageSet, cfg: SegmentConfig | None = None, thresholds=None,
@@ -102,7 +102,7 @@ def attention_baseline(encoder, images: ImageSet, cfg: SegmentConfig | None = No
     confs = attention_confusions(encoder, images, cfg, thresholds, known_labels, progress)
     mi = {t: c.miou() for t, c in confs.items()}
     best = max(mi, key=mi.get)
-    return {**_result(confs[best], list(images.vocab.names)), 'threshold': best, 'miou_per_threshold': mi}
+    return {**segmentation_result(confs[best], list(images.vocab.names)), 'threshold': best, 'miou_per_threshold': mi}
 
 # %% ../nbs/07_segment.ipynb #0b1c44ee
 def pseudo_labels(encoder, decoder, images: ImageSet, cfg: SegmentConfig | None = None, size: int | None = None,
