@@ -14,7 +14,7 @@ import numpy as np
 from fastcore.basics import patch
 from .core import parse_shard, CrawlConfig, RunDir, VOC, Vocab
 from .data import DataError, VIDEO_SUFFIXES, keyframe_times, load_image, read_window, save_image
-from .data import video_info, write_video
+from .data import VideoReader, video_info, write_video
 
 # %% auto #0
 __all__ = ['safe_id', 'in_shard', 'CrawlState', 'search_url', 'search', 'crawl_queries', 'CrawlError', 'fetch_thumbnail',
@@ -416,21 +416,6 @@ def clip_windows(times, half: float = 2.0, duration: float | None = None) -> lis
         else: out.append((t0, t1))
     return out
 
-# %% ../nbs/08_crawl.ipynb #3c574dab
-def _frames_between(path, t0: float, t1: float, step: float = 1.0):
-    "Yield the frames with t0 ≤ t ≤ t1 in order, decoding `step` seconds at a time."
-    last, a = -np.inf, t0
-    while a <= t1:
-        b = min(t1, a + step)
-        try: ts, frames = read_window(path, a, b)
-        except DataError as e:
-            if 'no frame in the window' not in str(e): raise
-            ts, frames = [], []
-        for t, f in zip(ts, frames):
-            if t > last: last = t; yield f
-        if b >= t1: return
-        a = b
-
 # %% ../nbs/08_crawl.ipynb #b7667f0b
 def write_clip(src, dst, t0: float, t1: float) -> int:
     "Write the frames of `src` in [t0, t1] to the mp4 `dst` (atomically, at the source's frame rate); their count."
@@ -438,7 +423,8 @@ def write_clip(src, dst, t0: float, t1: float) -> int:
     def _count(frames):
         for f in frames: n[0] += 1; yield f
     fps = video_info(src).fps
-    write_video(dst, _count(_frames_between(src, t0, t1)), fps if np.isfinite(fps) and fps > 0 else 25.0)
+    frames = (f for _, f in VideoReader(src, t0=t0, t1=t1))
+    write_video(dst, _count(frames), fps if np.isfinite(fps) and fps > 0 else 25.0)
     return n[0]
 
 # %% ../nbs/08_crawl.ipynb #739d2f7b

@@ -304,11 +304,11 @@ def _decode(path, max_side=None, t0=None, t1=None):
 
 # %% ../nbs/01_data.ipynb #d65dcdd6
 class VideoReader:
-    "Iterate `(t_seconds, rgb)` over a video file's frames, decoding one at a time (longer side ≤ `max_side`)."
-    def __init__(self, path, max_side: int | None = None):
-        self.path, self.max_side = Path(path), max_side
+    "Iterate `(t_seconds, rgb)` over a video file's frames (those in [t0, t1] if given), decoding one at a time."
+    def __init__(self, path, max_side: int | None = None, t0: float | None = None, t1: float | None = None):
+        self.path, self.max_side, self.t0, self.t1 = Path(path), max_side, t0, t1
         self.info = video_info(path)
-    def __iter__(self): return _decode(self.path, self.max_side)
+    def __iter__(self): return _decode(self.path, self.max_side, self.t0, self.t1)
     def __repr__(self):
         i = self.info
         return f'VideoReader({str(self.path)!r}, {i.width}x{i.height}, {i.fps:g} fps, max_side={self.max_side})'
