@@ -183,17 +183,9 @@ def test_run_on_a_voc_folder_and_a_folder_of_mp4s(tmp_path):
     assert len(list((tmp_path/'r'/'segment'/'masks').glob('*.png'))) == 4
 
 
-def _leaves(obj, path=()):
-    from dataclasses import fields, is_dataclass
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        if is_dataclass(v): yield from _leaves(v, path + (f.name,))
-        else: yield path + (f.name,), f, v
-
-
 def test_every_setting_is_a_key_of_the_run_toml_and_arrives(tmp_path):
     "Each field of every configuration dataclass is accepted by wsvseg-run's TOML, and a changed value arrives."
-    from wsvseg.core import PipelineConfig, read_toml_config, field_types
+    from wsvseg.core import PipelineConfig, config_leaves, read_toml_config, field_types
     def sample(f, v):
         t = field_types(f)
         if isinstance(v, bool): return (not v, 'true' if not v else 'false')
@@ -203,7 +195,7 @@ def test_every_setting_is_a_key_of_the_run_toml_and_arrives(tmp_path):
                               'str': ('x', '"x"')}[next(x for x in t if x != 'None')]
         return (v, json.dumps(list(v) if isinstance(v, tuple) else v))
     n = 0
-    for path, f, v in _leaves(PipelineConfig()):
+    for path, _, f, v in config_leaves(PipelineConfig):
         want, text = sample(f, v)
         p = tmp_path/'one.toml'
         p.write_text(f'[{".".join(path[:-1])}]\n{path[-1]} = {text}\n')
@@ -217,8 +209,8 @@ def test_every_setting_is_a_key_of_the_run_toml_and_arrives(tmp_path):
 def test_every_option_of_a_stage_command_is_a_setting():
     "The stage commands' options are derived from the dataclasses: each names a field, none is typed by hand."
     from wsvseg.cli import COMMANDS, parser_for
-    from wsvseg.core import PipelineConfig
-    paths = {p for p, f, v in _leaves(PipelineConfig())}
+    from wsvseg.core import PipelineConfig, config_leaves
+    paths = {p for p, *_ in config_leaves(PipelineConfig)}
     for cmd in COMMANDS:
         p, dests = parser_for(cmd, '')
         assert set(dests.values()) <= paths, cmd

@@ -3,15 +3,8 @@ the stage commands whose options it is, and its comment (paper section or "not g
 
     python tools/settings.py            # a Markdown table
 """
-from dataclasses import fields, is_dataclass
-from wsvseg.core import PipelineConfig, field_notes
+from wsvseg.core import PipelineConfig, config_leaves, field_notes
 from wsvseg.cli import COMMANDS, parser_for
-
-def leaves(obj, path=()):
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        if is_dataclass(v): yield from leaves(v, path + (f.name,))
-        else: yield path + (f.name,), type(obj), f, v
 
 def options() -> dict:
     "{setting path: ['wsvseg-<cmd> --option', ...]}"
@@ -26,7 +19,7 @@ if __name__ == '__main__':
     opts = options()
     print('| TOML key (wsvseg-run) | home | default | command options | comment |')
     print('|---|---|---|---|---|')
-    for path, cls, f, v in leaves(PipelineConfig()):
+    for path, cls, f, v in config_leaves(PipelineConfig):
         key = '.'.join(path)
         print(f"| `{key}` | `{cls.__name__}.{f.name}` | `{v!r}` | {', '.join(opts.get(path, [])) or '—'} | "
               f"{field_notes(cls).get(f.name, '')} |")

@@ -2,10 +2,8 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': 'https://github.com/wsvseg/wsvseg', 'lib_path': 'wsvseg'},
   'syms': { 'wsvseg.cli': { 'wsvseg.cli._failed': ('cli.html#_failed', 'wsvseg/cli.py'),
-                            'wsvseg.cli._leaves': ('cli.html#_leaves', 'wsvseg/cli.py'),
                             'wsvseg.cli._message': ('cli.html#_message', 'wsvseg/cli.py'),
                             'wsvseg.cli._number_or_text': ('cli.html#_number_or_text', 'wsvseg/cli.py'),
-                            'wsvseg.cli._owner': ('cli.html#_owner', 'wsvseg/cli.py'),
                             'wsvseg.cli._parse_bool': ('cli.html#_parse_bool', 'wsvseg/cli.py'),
                             'wsvseg.cli._parse_none': ('cli.html#_parse_none', 'wsvseg/cli.py'),
                             'wsvseg.cli._set': ('cli.html#_set', 'wsvseg/cli.py'),
@@ -79,6 +77,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'wsvseg.core.atomic_write_json': ('core.html#atomic_write_json', 'wsvseg/core.py'),
                              'wsvseg.core.config_diff': ('core.html#config_diff', 'wsvseg/core.py'),
                              'wsvseg.core.config_from_dict': ('core.html#config_from_dict', 'wsvseg/core.py'),
+                             'wsvseg.core.config_leaves': ('core.html#config_leaves', 'wsvseg/core.py'),
                              'wsvseg.core.config_to_dict': ('core.html#config_to_dict', 'wsvseg/core.py'),
                              'wsvseg.core.config_toml': ('core.html#config_toml', 'wsvseg/core.py'),
                              'wsvseg.core.field_notes': ('core.html#field_notes', 'wsvseg/core.py'),

@@ -9,7 +9,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 from .core import (PipelineConfig, InputsConfig, WorldConfig, CrawlConfig, EncoderConfig, LabelConfig,
                          DecoderConfig, SegmentConfig, AdaptConfig, ComputeConfig, EvalConfig, PRESETS, RunDir,
-                         config_toml, field_notes, field_types, preset_config, read_toml_config, run_stage)
+                         config_leaves, config_toml, field_notes, field_types, preset_config, read_toml_config,
+                         run_stage)
 from .data import DataError
 
 # %% auto #0
@@ -46,27 +47,18 @@ def _value_parser(f, default):
     return parse
 
 # %% ../nbs/11_cli.ipynb #31dd336d
-def _leaves(cls, path=()):
-    "(path, field, default) for every plain field of a configuration dataclass, nested ones included."
-    obj = cls()
-    for f in fields(cls):
-        v = getattr(obj, f.name)
-        if dataclasses.is_dataclass(v): yield from _leaves(type(v), path + (f.name,))
-        else: yield path + (f.name,), f, v
-
 def add_config_options(parser, sections: dict, only: dict | None = None) -> dict:
     "One option per field of the dataclasses of `sections` {table: class}, `only` {table: fields}; {dest: path}."
     only = only or {}
-    leaves = [((t,) + p, f, d, cls) for t, cls in sections.items()
-              for p, f, d in _leaves(cls) if t not in only or p[0] in only[t]]
+    leaves = [((t,) + p, f, d, owner) for t, cls in sections.items()
+              for p, owner, f, d in config_leaves(cls) if t not in only or p[0] in only[t]]
     count = {}
     for path, *_ in leaves: count[path[-1]] = count.get(path[-1], 0) + 1
     dests = {}
-    for path, f, default, cls in leaves:
+    for path, f, default, owner in leaves:
         name = path[-1] if count[path[-1]] == 1 else '-'.join(path)
         dest, flag = name.replace('-', '_'), '--' + name.replace('_', '-')
-        owner = field_notes(_owner(cls, path[1:-1]))
-        help_ = f"{owner.get(f.name, '')} (dataclass default {default!r}; --preset may change it)"
+        help_ = f"{field_notes(owner).get(f.name, '')} (dataclass default {default!r}; --preset may change it)"
         if field_types(f) == ('bool',):
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=help_)
@@ -74,11 +66,6 @@ def add_config_options(parser, sections: dict, only: dict | None = None) -> dict
                                   metavar=f.name.upper(), help=help_)
         dests[dest] = path
     return dests
-
-def _owner(cls, inner: tuple):
-    "The dataclass that holds the field at `inner` below `cls` (nested configurations)."
-    for name in inner: cls = type(getattr(cls(), name))
-    return cls
 
 # %% ../nbs/11_cli.ipynb #f5801157
 def _set(obj, path: tuple, value):

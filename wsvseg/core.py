@@ -14,10 +14,10 @@ from fastcore.basics import patch
 __all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PRESETS', 'STAGES', 'Vocab', 'InputsConfig', 'WorldConfig', 'EncoderConfig',
            'FilterConfig', 'VideoSegConfig', 'LabelConfig', 'DecoderConfig', 'SegmentConfig', 'AdaptConfig',
            'AblationConfig', 'CrawlConfig', 'EvalConfig', 'ComputeConfig', 'parse_shard', 'PipelineConfig',
-           'config_to_dict', 'field_types', 'config_from_dict', 'merge_settings', 'preset_config', 'config_diff',
-           'save_config', 'load_config', 'read_toml_config', 'field_notes', 'config_toml', 'seed_everything',
-           'DevicePlan', 'plan_device', 'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable',
-           'atomic_write_json', 'RunDir', 'log_line', 'run_stage']
+           'config_to_dict', 'field_types', 'config_from_dict', 'config_leaves', 'merge_settings', 'preset_config',
+           'config_diff', 'save_config', 'load_config', 'read_toml_config', 'field_notes', 'config_toml',
+           'seed_everything', 'DevicePlan', 'plan_device', 'init_distributed', 'atomic_path', 'atomic_write',
+           'to_jsonable', 'atomic_write_json', 'RunDir', 'log_line', 'run_stage']
 
 # %% ../nbs/00_core.ipynb #7933f3d6
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -371,6 +371,15 @@ def config_from_dict(cls, d: dict, source='config', _path=''):
         kw[k] = config_from_dict(sub, v, source, key) if sub else _check_value(v, f, f'{source}: {key}')
     try: return cls(**kw)
     except ValueError as e: raise ValueError(f'{where}: {e}') from None
+
+# %% ../nbs/00_core.ipynb #88fbf0d5
+def config_leaves(cfg, path: tuple = ()):
+    "(path, owning dataclass, field, value) of every plain setting of a configuration (or its class), nested included."
+    obj = cfg() if isinstance(cfg, type) else cfg
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v): yield from config_leaves(v, path + (f.name,))
+        else: yield path + (f.name,), type(obj), f, v
 
 # %% ../nbs/00_core.ipynb #3e6d4174
 def merge_settings(base: dict, over: dict) -> dict:
