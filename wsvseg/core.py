@@ -11,13 +11,14 @@ import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PRESETS', 'STAGES', 'Vocab', 'InputsConfig', 'WorldConfig', 'EncoderConfig',
-           'FilterConfig', 'VideoSegConfig', 'LabelConfig', 'DecoderConfig', 'SegmentConfig', 'AdaptConfig',
-           'AblationConfig', 'CrawlConfig', 'EvalConfig', 'ComputeConfig', 'parse_shard', 'PipelineConfig',
-           'config_to_dict', 'field_types', 'config_from_dict', 'config_leaves', 'merge_settings', 'preset_config',
-           'config_diff', 'save_config', 'load_config', 'read_toml_config', 'field_notes', 'config_toml',
-           'seed_everything', 'DevicePlan', 'plan_device', 'init_distributed', 'atomic_path', 'atomic_write',
-           'to_jsonable', 'atomic_write_json', 'RunDir', 'log_line', 'run_stage']
+__all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PHOTO_TEST_PHOTOS', 'PHOTO_TEST_BACKGROUNDS', 'PRESETS', 'STAGES', 'Vocab',
+           'InputsConfig', 'WorldConfig', 'EncoderConfig', 'FilterConfig', 'VideoSegConfig', 'LabelConfig',
+           'DecoderConfig', 'SegmentConfig', 'AdaptConfig', 'AblationConfig', 'CrawlConfig', 'EvalConfig',
+           'ComputeConfig', 'parse_shard', 'PipelineConfig', 'config_to_dict', 'field_types', 'config_from_dict',
+           'config_leaves', 'merge_settings', 'preset_config', 'config_diff', 'save_config', 'load_config',
+           'read_toml_config', 'field_notes', 'config_toml', 'seed_everything', 'DevicePlan', 'plan_device',
+           'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable', 'atomic_write_json', 'RunDir', 'log_line',
+           'run_stage']
 
 # %% ../nbs/00_core.ipynb #7933f3d6
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -85,10 +86,16 @@ class InputsConfig:
     def world(self) -> bool: return self.images == 'world' or self.videos == 'world'
 
 # %% ../nbs/00_core.ipynb #06393a42
+# the photo world's held-out material (seen only in test images): every fifth of the 35 birds, 4 of the 18 backgrounds
+PHOTO_TEST_PHOTOS = tuple(f'animals/birds/{n}' for n in ('adelaide-rosella', 'crowned_crane', 'helmeted_guineafowl',
+                                                          'little-penguin', 'ostrich', 'pink_flamingo', 'seagull'))
+PHOTO_TEST_BACKGROUNDS = ('cliff', 'mossy_log', 'ocean_waves', 'trees_at_dusk')
+
 @dataclass(frozen=True)
 class WorldConfig:
     "Everything that shapes the built-in world (`02_world`): the same configuration gives the same world."
     seed: int = 0                          # not in the paper (the world is ours); same seed, same world
+    kind: str = 'shapes'                   # 'shapes': procedural objects; 'photo': real photographs (01a_photos)
     classes: tuple = ('aeroplane', 'bird', 'car', 'cat', 'chair')  # object classes, labels 1..C
     static_classes: tuple = ('chair',)     # classes that barely move in videos (like the paper's chair or table)
     size: tuple = (128, 96)                # (W, H) of images and video frames
@@ -115,6 +122,11 @@ class WorldConfig:
     video_contrast: float = 0.75           # domain gap: contrast of video backgrounds around their mean
     video_blur: float = 0.7                # domain gap: Gaussian blur of video frames, sigma in pixels
     video_noise: float = 3.0               # domain gap: sensor noise of video frames, sigma in grey levels
+    video_downscale: float = 1.0           # domain gap: video frames rendered at this fraction of `size`, upscaled
+    video_quality: int = 0                 # domain gap: JPEG quality each video frame is compressed at (0: none)
+    photo_tilt: float = 10.0               # photo world: objects lean by up to ± this many degrees (not upside down)
+    test_photos: tuple = PHOTO_TEST_PHOTOS # photo world: cut-outs seen only in test images
+    test_backgrounds: tuple = PHOTO_TEST_BACKGROUNDS  # photo world: background photographs seen only in test images
     year: str = '2017'                     # DAVIS-like ImageSets/<year>/ folder of the videos
 
     def __post_init__(self):
@@ -126,6 +138,9 @@ class WorldConfig:
                          (not set(self.static_classes) <= set(self.classes),
                           f'static_classes {self.static_classes}: not all of them are in {self.classes}'),
                          (not 0 < self.part_fraction < 0.4, f'part_fraction {self.part_fraction}: not in (0, 0.4)'),
+                         (self.kind not in ('shapes', 'photo'), f"kind {self.kind!r}: not 'shapes' or 'photo'"),
+                         (not 0 < self.video_downscale <= 1, f'video_downscale {self.video_downscale}: not in (0, 1]'),
+                         (not 0 <= self.video_quality <= 100, f'video_quality {self.video_quality}: not in 0..100'),
                          (not 1 <= lo <= hi, f'objects_per_image {self.objects_per_image}: need 1 <= lo <= hi'),
                          (self.frames < 2 * self.absent_frames[1] + 4,
                           f'frames {self.frames}: too few for absent stretches of {self.absent_frames} frames'),
@@ -143,12 +158,13 @@ class WorldConfig:
 @dataclass
 class EncoderConfig:
     "The encoder f_enc of §3.1 (VGG-16 conv layers + new conv + GAP + FC) and its training by Eq. 1 (§5.1)."
-    backbone: str = 'vgg16'           # §3.1: VGG-16 without its FC layers; 'small': fewer channels (not given)
+    backbone: str = 'vgg16'           # §3.1: VGG-16 without FC layers; 'small' (fewer channels), 'efficientnet-lite0'
     width_div: int = 8                # 'small' backbone: VGG-16 channel counts divided by this (not given; for CPU)
     batchnorm: bool = False           # §3.1's VGG-16 has none; True = torchvision's vgg16_bn layout (not given)
     new_conv_channels: int = 1024     # §3.1: a new conv layer after conv5_3; width not given (1024 as in [42])
     num_classes: int = 20             # §5.1: the 20 PASCAL VOC object classes (set from the data when training)
-    pretrained: str | None = None     # §3.1: a torchvision VGG-16 file (vgg16-397923af.pth); None: random init
+    pretrained: str | None = None     # §3.1's ImageNet weights: vgg16-397923af.pth, an EfficientNet .pth or 'package'
+    frozen_stages: int = 0            # not given: backbone stages (one per stride) frozen from the input, with their BN
     lr: float = 1e-3                  # §5.1: Adam, learning rate 0.001
     betas: tuple = (0.9, 0.999)       # §5.1: Adam's default hyper-parameters [16]
     adam_eps: float = 1e-8            # §5.1: Adam's default hyper-parameters [16]
@@ -316,6 +332,12 @@ class PipelineConfig:
 _WORLD = {'encoder': dict(backbone='small', width_div=8, batchnorm=True, image_size=160, epochs=30,
                           scales=(1.0, 1.5, 2.0)),
           'decoder': dict(size=128, epochs=8), 'adapt': dict(epochs=4)}
+_PHOTO = {'world': dict(kind='photo', classes=('aeroplane', 'bird', 'bus', 'car', 'cow', 'dog', 'horse', 'sheep'),
+                        static_classes=(), size=(192, 144), n_videos=40, body_size=(0.4, 0.75), p_image_distractor=0.5,
+                        video_downscale=0.5, video_quality=40, video_blur=0.6, video_noise=2.0),
+          'encoder': dict(backbone='efficientnet-lite0', pretrained='package', image_size=192, epochs=8,
+                          frozen_stages=2, scales=(1.0, 1.5)),
+          'decoder': dict(size=192, epochs=8), 'adapt': dict(epochs=4)}
 PRESETS = {
     'paper': {},                                            # the paper's settings: VGG-16, §5.1's training
     'world': _WORLD,                                        # the built-in world's small preset on two CPU cores
@@ -324,6 +346,7 @@ PRESETS = {
               'encoder': {**_WORLD['encoder'], 'epochs': 1},
               'label': {'n_tune': 2, 'filter': {'score_threshold': 0.0}}, 'decoder': dict(size=32, epochs=1),
               'adapt': dict(epochs=1)},                     # every stage once, in about a minute: a smoke test
+    'photo': _PHOTO,                                        # real photographs, ImageNet-pretrained EfficientNet-Lite0
 }
 
 # %% ../nbs/00_core.ipynb #5d3663ff

@@ -13,12 +13,14 @@ from collections import Counter
 from .core import (Vocab, IGNORE_INDEX, WorldConfig, atomic_write, atomic_write_json, config_from_dict,
                          config_to_dict)
 from .data import DataError, save_label_png, save_image, write_video, voc_palette
+from .photos import PHOTO_CLASSES, load_backgrounds, load_cutouts, photo_sources
 
 # %% auto #0
-__all__ = ['ROLES', 'WORLD_FORMAT', 'world_rng', 'make_textures', 'part_designs', 'Sprite', 'make_sprite', 'WorldImage',
-           'make_image', 'image_ids', 'generate_images', 'object_table', 'show_images', 'WorldVideo', 'video_name',
-           'make_video', 'generate_videos', 'show_video', 'world_speeds', 'video_summary', 'domain_stats',
-           'read_world_json', 'write_world', 'load_world_config', 'world_vocab']
+__all__ = ['ROLES', 'WORLD_FORMAT', 'world_rng', 'make_textures', 'part_designs', 'Sprite', 'make_sprite', 'photo_assets',
+           'photo_sprite', 'photo_background', 'WorldImage', 'make_image', 'image_ids', 'generate_images',
+           'object_table', 'show_images', 'WorldVideo', 'video_name', 'make_video', 'generate_videos', 'show_video',
+           'world_speeds', 'video_summary', 'domain_stats', 'read_world_json', 'write_world', 'load_world_config',
+           'world_vocab']
 
 # %% ../nbs/02_world.ipynb #7d6036b6
 _STREAMS = dict(assets=0, train=1, test=2, videos=3)
@@ -165,8 +167,9 @@ def _add_part(cfg, rng, design, body, rgb):
     return part
 
 # %% ../nbs/02_world.ipynb #0cf9469b
-def make_sprite(cfg: WorldConfig, rng: np.random.Generator, cls: int) -> Sprite:
-    "A body (drawn without looking at `cls`) plus, if `cls` > 0, class `cls`'s part placed inside it."
+def make_sprite(cfg: WorldConfig, rng: np.random.Generator, cls: int, split: str = 'train') -> Sprite:
+    "A body (drawn without looking at `cls`) plus, if `cls` > 0, class `cls`'s part; photo world: a photograph."
+    if cfg.kind == 'photo': return photo_sprite(cfg, rng, cls, split)
     textures, designs = _assets(cfg)
     d = rng.uniform(*cfg.body_size) * cfg.size[1]
     poly, kind = _body_polygon(rng)
@@ -204,9 +207,16 @@ def _clutter(bg, rng, n, H):
             end = (int(x + rng.uniform(-3, 3) * s), int(y + rng.uniform(-3, 3) * s))
             cv2.line(bg, (x, y), end, col, int(rng.integers(1, 4)))
 
+# %% ../nbs/02_world.ipynb #4989bd57
+def _restyle(cfg, bg):
+    "The videos' style: contrast lowered around the mean by `video_contrast`, colours scaled by `video_tint`."
+    m = bg.mean((0, 1), keepdims=True)
+    return np.clip((m + cfg.video_contrast * (bg - m)) * np.asarray(cfg.video_tint, np.float32), 0, 1)
+
 # %% ../nbs/02_world.ipynb #58febbd6
-def _background(cfg, rng, w, h, domain='image'):
-    "A cluttered (h, w, 3) float background; `domain='video'` restyles it (contrast, tint)."
+def _background(cfg, rng, w, h, domain='image', split='train'):
+    "A cluttered (h, w, 3) float background (photo world: a photograph); `domain='video'` restyles it."
+    if cfg.kind == 'photo': return photo_background(cfg, rng, w, h, domain, split)
     gh, gw = rng.integers(2, 5), rng.integers(2, 5)
     hue = rng.random() + rng.uniform(-0.12, 0.12, (gh, gw))
     grid = _hsv(hue, rng.uniform(0.15, 0.55, (gh, gw)), rng.uniform(0.35, 0.85, (gh, gw))).astype(np.float32)
@@ -216,10 +226,73 @@ def _background(cfg, rng, w, h, domain='image'):
     bg = bg * (1 + rng.uniform(0.08, 0.22) * (pat[..., None] - 0.5))
     n = int(round(rng.integers(cfg.clutter[0], cfg.clutter[1] + 1) * (w * h) / (cfg.size[0] * cfg.size[1])))
     _clutter(bg, rng, n, cfg.size[1])
-    if domain == 'video':
-        m = bg.mean((0, 1), keepdims=True)
-        bg = (m + cfg.video_contrast * (bg - m)) * np.asarray(cfg.video_tint, np.float32)
-    return np.clip(bg, 0, 1)
+    return _restyle(cfg, bg) if domain == 'video' else np.clip(bg, 0, 1)
+
+# %% ../nbs/02_world.ipynb #968c5d3d
+@functools.lru_cache(maxsize=4)
+def photo_assets(cfg: WorldConfig) -> dict:
+    "The photo world's material: (label, split) → [(index, Cutout)] (label 0: distractors); split → backgrounds."
+    cuts = load_cutouts()
+    if unknown := [c for c in cfg.classes if c not in PHOTO_CLASSES]:
+        raise DataError(f'WorldConfig.classes: no photographs of {unknown}; the photo world has {list(PHOTO_CLASSES)}')
+    names = {c.name for c in cuts}
+    if bad := [n for n in cfg.test_photos if n not in names]:
+        raise DataError(f'WorldConfig.test_photos: {bad} are not photographs of the catalogue (01a_photos)')
+    out = {}
+    for label, name in [(0, None), *enumerate(cfg.classes, 1)]:
+        pool = [(k, c) for k, c in enumerate(cuts) if c.cls == name]
+        held = [(k, c) for k, c in pool if c.name in cfg.test_photos]
+        out[label, 'train'] = [(k, c) for k, c in pool if c.name not in cfg.test_photos] or pool
+        out[label, 'test'] = held or pool
+    bgs = load_backgrounds()
+    if bad := [n for n in cfg.test_backgrounds if n not in bgs]:
+        raise DataError(f'WorldConfig.test_backgrounds: {bad} are not among the backgrounds {sorted(bgs)}')
+    out['train'] = [v for k, v in bgs.items() if k not in cfg.test_backgrounds]
+    out['test'] = [v for k, v in bgs.items() if k in cfg.test_backgrounds] or out['train']
+    return out
+
+# %% ../nbs/02_world.ipynb #7692c19f
+def _lean(cfg, angle):
+    "The orientation for a draw `angle` ∈ [0, 360): itself for shapes, mapped into ±`photo_tilt` for photographs."
+    return angle if cfg.kind == 'shapes' else (angle / 180 - 1) * cfg.photo_tilt
+
+# %% ../nbs/02_world.ipynb #ee640e4a
+def _recolour_photo(rgb, rng):
+    "Colours varied a little: hue turned by up to ±10°, saturation and brightness scaled by 0.8-1.2."
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)                            # float input: H in [0, 360)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-10, 10)) % 360
+    hsv[..., 1:] = np.clip(hsv[..., 1:] * rng.uniform(0.8, 1.2, 2), 0, 1)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+# %% ../nbs/02_world.ipynb #c7462bd5
+def photo_sprite(cfg: WorldConfig, rng: np.random.Generator, cls: int, split: str = 'train') -> Sprite:
+    "A photograph of class label `cls` (0: a distractor) from `split`: flipped, shrunk to `body_size`, recoloured."
+    idx, cut = (pool := photo_assets(cfg)[cls, 'test' if split == 'test' else 'train'])[rng.integers(len(pool))]
+    rgb, a = (cut.rgb[:, ::-1], cut.alpha[:, ::-1]) if rng.random() < 0.5 else (cut.rgb, cut.alpha)
+    s = min(1.0, rng.uniform(*cfg.body_size) * cfg.size[1] / cut.diameter)
+    w, h = max(2, round(a.shape[1] * s)), max(2, round(a.shape[0] * s))
+    rgb = _recolour_photo(cv2.resize(np.ascontiguousarray(rgb), (w, h), interpolation=cv2.INTER_AREA), rng)
+    a = cv2.resize(np.ascontiguousarray(a), (w, h), interpolation=cv2.INTER_AREA)
+    S = int(np.ceil(np.hypot(h, w))) + 4; y0, x0 = (S - h) // 2, (S - w) // 2
+    patch, body = np.zeros((S, S, 3), np.float32), np.zeros((S, S), bool)
+    patch[y0:y0 + h, x0:x0 + w], body[y0:y0 + h, x0:x0 + w] = rgb, a > 0.5
+    wgt = body.astype(np.float32)
+    spread = cv2.blur(patch * wgt[..., None], (5, 5)) / np.maximum(cv2.blur(wgt, (5, 5)), 1e-6)[..., None]
+    patch = np.where(body[..., None], patch, spread)
+    return Sprite(patch, body, np.zeros_like(body), int(cls), idx, cut.name, float(2 * np.sqrt(body.sum() / np.pi)))
+
+# %% ../nbs/02_world.ipynb #ea375351
+def photo_background(cfg: WorldConfig, rng: np.random.Generator, w: int, h: int, domain: str = 'image',
+                     split: str = 'train') -> np.ndarray:
+    "An (h, w, 3) float window of a background photograph of `split`, maybe mirrored; `domain='video'` restyles it."
+    bg = (pool := photo_assets(cfg)['test' if split == 'test' else 'train'])[rng.integers(len(pool))]
+    H0, W0 = bg.shape[:2]
+    ch = rng.uniform(0.5, 1.0) * min(H0, W0 * h / w); cw = ch * w / h
+    x0, y0 = int(rng.uniform(0, W0 - cw)), int(rng.uniform(0, H0 - ch))
+    crop = bg[y0:y0 + max(1, int(ch)), x0:x0 + max(1, int(cw))]
+    out = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if crop.shape[0] > h else cv2.INTER_LINEAR)
+    if rng.random() < 0.5: out = out[:, ::-1]
+    return _restyle(cfg, out) if domain == 'video' else np.ascontiguousarray(out)
 
 # %% ../nbs/02_world.ipynb #cd484247
 def _to_uint8(x): return np.clip(np.round(x * 255), 0, 255).astype(np.uint8)
@@ -249,8 +322,8 @@ def _placement_cost(code, sprite, inst, parts, k, areas, pareas) -> float:
     on = code > 0
     hid = np.bincount(inst[on], minlength=k)[1:k] / np.maximum(1, areas) if k > 1 else np.zeros(0)
     phid = np.bincount(parts[on], minlength=k)[1:k] / np.maximum(1, pareas) if k > 1 else np.zeros(0)
-    return (max(0, 0.75 - on.sum() / sprite.body.sum()) + max(0, 0.95 - (code == 2).sum() / sprite.part.sum())
-            + np.clip(hid - 0.3, 0, None).sum() + phid.sum())
+    part = max(0, 0.95 - (code == 2).sum() / sprite.part.sum()) if sprite.part.any() else 0
+    return max(0, 0.75 - on.sum() / sprite.body.sum()) + part + np.clip(hid - 0.3, 0, None).sum() + phid.sum()
 
 # %% ../nbs/02_world.ipynb #b1604ebd
 def _place_object(cfg, rng, sprite, inst, parts, k) -> tuple:
@@ -259,7 +332,7 @@ def _place_object(cfg, rng, sprite, inst, parts, k) -> tuple:
     areas = [(inst == j).sum() for j in range(1, k)]; pareas = [(parts == j).sum() for j in range(1, k)]
     best = None
     for attempt in range(25):
-        cx, cy, angle = rng.uniform(0.12, 0.88) * W, rng.uniform(0.15, 0.85) * H, rng.uniform(0, 360)
+        cx, cy, angle = rng.uniform(0.12, 0.88) * W, rng.uniform(0.15, 0.85) * H, _lean(cfg, rng.uniform(0, 360))
         rgb, code = _warp(sprite, cx, cy, angle, 1.0, W, H)
         bad = _placement_cost(code, sprite, inst, parts, k, areas, pareas)
         if best is None or bad < best[0]: best = (bad, rgb, code)
@@ -286,17 +359,17 @@ def _image_truth(cfg, objs, inst) -> tuple:
     return label, inst, y
 
 # %% ../nbs/02_world.ipynb #685ce02a
-def make_image(cfg: WorldConfig, rng: np.random.Generator) -> WorldImage:
-    "One image: a cluttered background, maybe a part-less body, then 1-3 objects that each show their part."
+def make_image(cfg: WorldConfig, rng: np.random.Generator, split: str = 'train') -> WorldImage:
+    "One image of `split`: a background, maybe a distractor (part-less body, or photo of no class), then 1-3 objects."
     W, H = cfg.size
-    img = _background(cfg, rng, W, H, 'image')
+    img = _background(cfg, rng, W, H, 'image', split)
     if rng.random() < cfg.p_image_distractor:
-        body = make_sprite(cfg, rng, 0)
-        rgb, code = _warp(body, rng.uniform(0, W), rng.uniform(0, H), rng.uniform(0, 360), 1.0, W, H)
+        body = make_sprite(cfg, rng, 0, split)
+        rgb, code = _warp(body, rng.uniform(0, W), rng.uniform(0, H), _lean(cfg, rng.uniform(0, 360)), 1.0, W, H)
         img[code > 0] = rgb[code > 0]
     inst, parts, objs = np.zeros((H, W), np.uint8), np.zeros((H, W), np.uint8), []
     for k in range(1, int(rng.integers(cfg.objects_per_image[0], cfg.objects_per_image[1] + 1)) + 1):
-        s = make_sprite(cfg, rng, int(rng.integers(1, cfg.C + 1)))
+        s = make_sprite(cfg, rng, int(rng.integers(1, cfg.C + 1)), split)
         rgb, code = _place_object(cfg, rng, s, inst, parts, k)
         on = code > 0
         img[on] = rgb[on]; inst[on] = k; parts[on] = np.where(code[on] == 2, k, 0)
@@ -317,7 +390,7 @@ def generate_images(cfg: WorldConfig, split: str, start: int = 0, stop: int | No
     "Yield `(id, WorldImage)` for images `start:stop` of `split`, one at a time; each comes from its own generator."
     ids = image_ids(cfg, split)
     for i in range(start, len(ids) if stop is None else min(stop, len(ids))):
-        yield ids[i], make_image(cfg, world_rng(cfg, split, i))
+        yield ids[i], make_image(cfg, world_rng(cfg, split, i), split)
 
 # %% ../nbs/02_world.ipynb #842069a2
 def object_table(images) -> dict:
@@ -413,7 +486,8 @@ def _track(cfg, rng, cam, moving=True):
         sway = _sway(rng, s, T, t) if moving else 0 * t
         scr = rng.uniform([0.2 * W, 0.25 * H], [0.8 * W, 0.75 * H]) + v * t + sway * n - (cam - cam[0])
         if _inside(scr, W, H): break
-    ang = rng.uniform(0, 360) + (rng.uniform(-1.5, 1.5) * t[:, 0] if moving else 0 * t[:, 0])
+    turn = 1.0 if cfg.kind == 'shapes' else cfg.photo_tilt / 45       # photographs turn less: 1/3° a frame at most
+    ang = _lean(cfg, rng.uniform(0, 360)) + (rng.uniform(-1.5, 1.5) * turn * t[:, 0] if moving else 0 * t[:, 0])
     breathe = (rng.uniform(0, 0.1) * np.sin(2 * np.pi * t[:, 0] / T + rng.uniform(0, 2 * np.pi)) if moving
                else 0 * t[:, 0])
     return scr, ang, 1 + breathe
@@ -470,9 +544,22 @@ def _video_plan(cfg, rng, query) -> dict:
     return dict(cam=cam, canvas=canvas, objs=objs, sprites=sprites, tracks=tracks,
                 present=_absences(cfg, rng, len(objs)), order=rng.permutation(len(objs)))
 
+# %% ../nbs/02_world.ipynb #8400520b
+def _low_resolution(img, factor: float):
+    "`img` (h, w, 3) float as a camera of `factor` times the resolution sees it: shrunk (area), enlarged (bilinear)."
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+# %% ../nbs/02_world.ipynb #bd14f56d
+def _jpeg_artifacts(img, quality: int):
+    "`img` (h, w, 3) uint8 RGB after a round trip through JPEG at `quality`."
+    ok, buf = cv2.imencode('.jpg', img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+
 # %% ../nbs/02_world.ipynb #2a7c1dee
 def _render_frame(cfg, plan, t, rng=None, objects=True):
-    "Frame `t` of a planned video: the canvas through the camera, objects back to front, blur, then noise (if `rng`)."
+    "Frame `t` of a planned video: canvas through the camera, objects back to front, then the domain gap's steps."
     W, H = cfg.size
     ox, oy = plan['cam'][t]
     img = cv2.warpAffine(plan['canvas'], np.float32([[1, 0, -ox], [0, 1, -oy]]), (W, H), flags=cv2.INTER_LINEAR)
@@ -483,10 +570,12 @@ def _render_frame(cfg, plan, t, rng=None, objects=True):
         rgb, code = _warp(plan['sprites'][j], scr[t, 0], scr[t, 1], ang[t], sc[t], W, H)
         on = code > 0
         img[on] = rgb[on]; inst[on] = j + 1; parts[on] = np.where(code[on] == 2, j + 1, 0)
+    if cfg.video_downscale < 1: img = _low_resolution(img, cfg.video_downscale)
     if cfg.video_blur > 0: img = cv2.GaussianBlur(img, (0, 0), cfg.video_blur)
     if rng is not None and cfg.video_noise > 0:
         img = img + rng.normal(0, cfg.video_noise / 255, img.shape).astype(np.float32)
-    return _to_uint8(img), inst, parts
+    img = _to_uint8(img)
+    return (_jpeg_artifacts(img, cfg.video_quality) if cfg.video_quality else img), inst, parts
 
 # %% ../nbs/02_world.ipynb #10a3719a
 def make_video(cfg: WorldConfig, rng: np.random.Generator, query: int, name: str = 'video') -> WorldVideo:
@@ -637,7 +726,7 @@ def _write_images(cfg, im_root, resume, progress) -> tuple:
         done = {p.stem for p in (im_root/'Annotations').glob('*.xml')} if resume else set()
         for i, iid in enumerate(ids):
             if iid in done: continue
-            _write_image(im_root, iid, make_image(cfg, world_rng(cfg, split, i)), cfg); written += 1
+            _write_image(im_root, iid, make_image(cfg, world_rng(cfg, split, i), split), cfg); written += 1
             if progress: progress(f'{split} {i + 1}/{len(ids)}')
         counts[f'images_{split}'] = len(ids)
     train, test = image_ids(cfg, 'train'), image_ids(cfg, 'test')
@@ -666,7 +755,7 @@ def write_world(cfg: WorldConfig, root, overwrite: bool = False, mp4: bool = Tru
     t0 = time.time()
     layout = dict(images='images (VOC 2012 layout)', videos=f'videos (DAVIS layout, ImageSets/{cfg.year}, {_RES})')
     info = dict(format=WORLD_FORMAT, version=1, config=config_to_dict(cfg), classes=list(cfg.classes), complete=False,
-                layout=layout)
+                layout=layout, **(dict(photographs=photo_sources()) if cfg.kind == 'photo' else {}))
     atomic_write_json(root/'world.json', info)
     counts, n_images = _write_images(cfg, root/'images', resume, progress)
     labels, n_videos = _write_videos(cfg, root/'videos', mp4, progress)
