@@ -9,7 +9,7 @@ WORKERS ?= 2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.wsvseg-installed
 
-.PHONY: setup demo results test test-slow export clean-nbs bench
+.PHONY: setup photos demo demo-photo results results-photo test test-slow export clean-nbs bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,20 +20,33 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# the photo world's photographs: Debian's tuxpaint-stamps-default and tuxpaint-data, fetched with apt-get download and
+# unpacked with dpkg-deb -x into the cache ($$WSVSEG_CACHE or ~/.cache/wsvseg), once
+photos: setup
+	$(BIN)/python -c "from wsvseg.photos import tuxpaint_root; print(tuxpaint_root())"
+
 # the whole pipeline on the built-in world: wsvseg-run on the shipped configuration (wsvseg/configs/demo.toml)
 demo: setup
 	$(BIN)/wsvseg-run wsvseg/configs/demo.toml --run $(RUN)
+
+# the whole method on real photographs with an ImageNet-pretrained encoder (wsvseg/configs/photo.toml)
+demo-photo: photos
+	$(BIN)/wsvseg-run wsvseg/configs/photo.toml --run runs/photo
 
 # copy a demo run's results.json to data/results-demo.json and render the README's and notebooks' result tables from it
 results: setup
 	$(BIN)/python tools/results.py --from $(RUN)
 
+# the same for the photo run: runs/photo/results.json to data/results-photo.json, then render
+results-photo: setup
+	$(BIN)/python tools/results.py --from runs/photo --as photo
+
 # export check (generated package == committed package), every notebook, pytest; closes with "N passed, N failed"
-test: setup
+test: photos
 	$(BIN)/python tools/check_export.py
 	$(BIN)/python -m pytest -n $(WORKERS) tests
 
-test-slow: setup
+test-slow: photos
 	$(BIN)/python -m pytest -n $(WORKERS) --run-slow tests
 
 export: setup

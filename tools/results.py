@@ -1,33 +1,43 @@
-"""Render the result tables of the README (via nbs/index.ipynb) and of the notebooks from a run's results.json.
+"""Render the result tables of the README (via nbs/index.ipynb) and of the notebooks from runs' results.json.
 
-The committed copy `data/results-demo.json` comes from `make demo` (see data/README.md). Each table sits in a markdown
-cell between `<!-- results:NAME -->` and `<!-- /results -->`; this script rewrites what is between them and nothing else.
+The committed copies `data/results-<run>.json` come from `make demo` (run `demo`) and `make demo-photo` (run `photo`),
+see data/README.md. Each table sits in a markdown cell between `<!-- results:NAME -->` (from the demo run) or
+`<!-- results:RUN.NAME -->` (from run RUN) and `<!-- /results -->`; this script rewrites what is between them and
+nothing else.
 
-    python tools/results.py                   # render from data/results-demo.json into the notebooks, then README.md
-    python tools/results.py --from RUN        # first copy RUN/results.json to data/results-demo.json
-    python tools/results.py --check           # exit 1 if a rendered table differs from what is committed
+    python tools/results.py                         # render from data/results-*.json into the notebooks, then README.md
+    python tools/results.py --from RUN [--as NAME]  # first copy RUN/results.json to data/results-NAME.json (NAME: demo)
+    python tools/results.py --check                 # exit 1 if a rendered table differs from what is committed
 """
 import json, re, shutil, subprocess, sys, textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT/'data'/'results-demo.json'
-TARGETS = [ROOT/'nbs'/'index.ipynb', ROOT/'nbs'/'07_segment.ipynb']
-BLOCK = re.compile(r'(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)', re.S)
+DATA = ROOT/'data'
+TARGETS = [ROOT/'nbs'/'index.ipynb', ROOT/'nbs'/'07_segment.ipynb', ROOT/'nbs'/'03_encoder.ipynb']
+
+def results_file(run: str = 'demo') -> Path: return DATA/f'results-{run}.json'
+BLOCK = re.compile(r'(<!-- results:([\w.]+) -->\n)(.*?)(<!-- /results -->)', re.S)   # NAME or RUN.NAME
 
 def _pct(v): return '—' if v is None else f'{100 * v:.1f}'
 
 def table1(res: dict) -> str:
-    "Table 1 of the run: per-class IoU and mIoU (%) of every row."
+    "Table 1 of the run: per-class IoU and mIoU (%) of every row, and where the baseline's threshold came from."
     rows = res['table1']
     names = list(next(iter(rows.values()))['iou'])
     short = {'background': 'bkg', 'aeroplane': 'aero'}
     head = '| method | ' + ' | '.join(short.get(n, n) for n in names) + ' | mIoU |'
-    lines = [head, '|---|' + '--:|' * (len(names) + 1)]
+    lines, notes = [head, '|---|' + '--:|' * (len(names) + 1)], []
     for k, r in rows.items():
-        label = f"{k} (t = {r['threshold']}, best on test)" if 'threshold' in r else k
+        label = f"{k} (t = {r['threshold']})" if 'threshold' in r else k
         lines.append(f'| {label} | ' + ' | '.join(_pct(r['iou'][n]) for n in names) + f" | {_pct(r['miou'])} |")
-    return '\n'.join(lines)
+        if 'threshold' in r:        # runs before the threshold was chosen apart from the test split: best on test
+            notes.append(f"{k}: t chosen on {r.get('threshold_from', 'the test images themselves (best on test)')}.")
+    return '\n'.join(lines + [''] * bool(notes) + notes)
+
+def _attention_row(p: dict) -> dict:
+    "The thresholded-attention row of a video protocol: threshold from the tuning videos (or, in older runs, the best)."
+    return p['rows'].get('attention (threshold from tuning)') or p['rows']['attention (best threshold)']
 
 def videoseg(res: dict, protocol: str = 'object frames') -> str:
     "The video labelling rows of one protocol (Table 4 style, %)."
@@ -40,7 +50,7 @@ def demo(res: dict) -> str:
     "The README's summary of a demo run."
     e, v, t = res['encoder'], res['videoseg'], res['table1']
     p = v['protocols']['object frames']
-    full, att = p['rows']['full energy'], p['rows']['attention (best threshold)']
+    full, att = p['rows']['full energy'], _attention_row(p)
     dec, ceil = t['decoder (video masks)']['miou'], t.get('ceiling (image GT masks)', {}).get('miou')
     wall = sum(x for x in res['wall_s'].values() if x)
     lines = [f"- **Encoder (§3.1):** test mAP {e['mAP']:.4f}.",
@@ -56,7 +66,7 @@ def setup(res: dict) -> str:
     "What the demo run measured before Table 1: its wall time, the encoder, the video labelling and the filter."
     e, v = res['encoder'], res['videoseg']
     p, f = v['protocols']['object frames'], v['filter']
-    full, att = p['rows']['full energy'], p['rows']['attention (best threshold)']
+    full, att = p['rows']['full energy'], _attention_row(p)
     wall = sum(x for x in res['wall_s'].values() if x)
     return (f"The run took {wall / 60:.1f} minutes of stage time on 2 CPU cores. Encoder: test mAP {e['mAP']:.4f}. Video "
             f"masks: on the {v['n_videos']} videos not used for calibration, the graph cut scores "
@@ -71,7 +81,38 @@ def bars(res: dict) -> str:
     from table1_bars import bars as _bars
     return '\n'.join(f"- {name}: {value}, {'met' if met else '**missed**'}." for name, value, met in _bars(res['table1']))
 
-RENDER = {'table1': table1, 'videoseg': videoseg, 'demo': demo, 'setup': setup, 'bars': bars}
+def photo(res: dict) -> str:
+    "The README's summary of the photo run: the world, the encoder's attention, the video labelling, stage times."
+    e, v, w = res['encoder'], res['videoseg'], res.get('world', {})
+    a, p = e.get('attention', {}), v['protocols']['object frames']
+    full, att = p['rows']['full energy'], _attention_row(p)
+    times = ', '.join(f'{k} {x / 60:.1f}' for k, x in res['wall_s'].items() if x)
+    wall = sum(x for x in res['wall_s'].values() if x)
+    lines = [f"- **World:** {len(w.get('classes', []))} classes ({', '.join(w.get('classes', []))}), "
+             f"{w.get('counts', {}).get('images_train')} train and {w.get('counts', {}).get('images_test')} test images, "
+             f"{w.get('counts', {}).get('videos')} videos, {'×'.join(map(str, w.get('size', [])))} pixels.",
+             f"- **Encoder (§3.1):** test mAP {e['mAP']:.3f}; the attention's peak falls inside the object for "
+             f"{_pct(a.get('peak_in_object'))}% of the {a.get('n_objects')} test objects"
+             + (f" and inside its most discriminative region for {_pct(a['peak_in_part'])}%" if 'peak_in_part' in a else '')
+             + f"; thresholded, it covers {_pct(a.get('whole_covered_at_best'))}% of an object at whole-object IoU "
+             f"{_pct(a.get('whole_iou_at_best'))} (best threshold on the test objects, {a.get('best_threshold')}: a "
+             "diagnostic, not a result).",
+             f"- **Video labelling (§3.2):** on the {v['n_videos']} videos not used for tuning, object frames "
+             f"({p['n_frames']}), the graph cut scores {_pct(full['class_average'])} class-average IoU against "
+             f"{_pct(att['class_average'])} for attention thresholded at {att.get('threshold')} (chosen on the tuning "
+             "videos); each unary left out:", '', videoseg(res), '',
+             '- **Table 1 (§5.2.1)**, test images, IoU (%) per class and mIoU:', '', table1(res), '',
+             f'Minutes per stage: {times}; {wall / 60:.1f} in all.']
+    return '\n'.join(lines)
+
+def photo_bars(res: dict) -> str:
+    "The photo run's bars (bench/table1_bars.py), as a list."
+    sys.path.insert(0, str(ROOT/'bench'))
+    from table1_bars import photo_bars as _bars
+    return '\n'.join(f"- {name}: {value}, {'met' if met else '**missed**'}." for name, value, met in _bars(res))
+
+RENDER = {'table1': table1, 'videoseg': videoseg, 'demo': demo, 'setup': setup, 'bars': bars, 'photo': photo,
+          'photo_bars': photo_bars}
 
 def _wrap(text: str, width: int = 120) -> str:
     "Markdown prose and list items wrapped at `width` characters (notebook lines stay short); tables left alone."
@@ -83,10 +124,18 @@ def _wrap(text: str, width: int = 120) -> str:
                              break_long_words=False, break_on_hyphens=False)
     return '\n'.join(out)
 
-def render_text(text: str, res: dict) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + _wrap(RENDER[m.group(2)](res).rstrip('\n')) + '\n' + m.group(4), text)
+def _block(name: str, runs: dict) -> str:
+    "What block NAME or RUN.NAME holds: renderer NAME on run RUN's results (the demo's without RUN)."
+    run, _, what = name.rpartition('.')
+    run = run or 'demo'
+    if run not in runs: runs[run] = json.loads(results_file(run).read_text())
+    return _wrap(RENDER[what](runs[run]).rstrip('\n'))
 
-def render(res: dict, check: bool = False) -> list:
+def render_text(text: str, runs: dict) -> str:
+    "`text` with every results block rendered from `runs` ({run: results}, filled from data/ as needed)."
+    return BLOCK.sub(lambda m: m.group(1) + _block(m.group(2), runs) + '\n' + m.group(4), text)
+
+def render(runs: dict | None = None, check: bool = False) -> list:
     "Rewrite every results block of the target notebooks; returns the notebooks that changed (or would change)."
     changed = []
     for nb_path in TARGETS:
@@ -95,7 +144,7 @@ def render(res: dict, check: bool = False) -> list:
         for c in nb['cells']:
             if c['cell_type'] != 'markdown': continue
             src = ''.join(c['source'])
-            new = render_text(src, res)
+            new = render_text(src, runs if runs is not None else {})
             if new != src: c['source'], dirty = new.splitlines(keepends=True), True
         if dirty:
             changed.append(nb_path)
@@ -104,11 +153,11 @@ def render(res: dict, check: bool = False) -> list:
 
 if __name__ == '__main__':
     args = sys.argv[1:]
-    if '--from' in args: shutil.copyfile(Path(args[args.index('--from') + 1])/'results.json', RESULTS)
-    res = json.loads(RESULTS.read_text())
-    changed = render(res, check='--check' in args)
+    name = args[args.index('--as') + 1] if '--as' in args else 'demo'
+    if '--from' in args: shutil.copyfile(Path(args[args.index('--from') + 1])/'results.json', results_file(name))
+    changed = render({}, check='--check' in args)
     if '--check' in args:
-        if changed: sys.exit(f'results tables out of date with {RESULTS.name}: ' + ', '.join(p.name for p in changed)
+        if changed: sys.exit('results tables out of date with data/results-*.json: ' + ', '.join(p.name for p in changed)
                              + '; run python tools/results.py')
     else:
         subprocess.run([sys.executable, str(ROOT/'tools'/'readme.py')], check=True)

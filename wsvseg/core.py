@@ -205,6 +205,8 @@ class VideoSegConfig:
     gmm_split: float = 0.5            # §3.2: fg/bg split by "thresholding their attention values"; value not given
     gmm_rounds: int = 1               # cut, refit the colour GMMs on the cut, cut again (not given; 1 = no refit)
     motion_floor: float = 0.2         # M(1) never drops below this (not given)
+    motion_step: int = 3              # not given: frames spanned by M's flow (1: consecutive; slow objects need more)
+    boundary_lambda: float = 1.0      # λ of [27]'s motion boundaries b = 1 − exp(−λ‖∇flow‖) ([27]: 0.5; not given)
     flow: str = 'dis'                 # §3.2 uses EPPM [1]; OpenCV's DIS here
     prob_eps: float = 1e-3            # clip probabilities into [ε, 1-ε] before the logs of Eq. 4 (not given)
     max_side: int = 320               # frames are resized to this longest side before labelling (not given)
@@ -289,6 +291,7 @@ class CrawlConfig:
 class EvalConfig:
     "Scoring, §5: comp6 mIoU (Tables 1-3), class/video average IoU (Table 4), and the thresholded-attention baseline."
     attention_thresholds: tuple = tuple(round(0.05 * k, 2) for k in range(1, 20))  # baseline's sweep (not given)
+    threshold_images: int = 100       # not given: training images with ground truth that pick the baseline's threshold
     n_figure: int = 6                 # test images drawn in the segmentation figure (not in the paper)
 
 # %% ../nbs/00_core.ipynb #94ab6e64
@@ -337,7 +340,7 @@ _PHOTO = {'world': dict(kind='photo', classes=('aeroplane', 'bird', 'bus', 'car'
                         video_downscale=0.5, video_quality=40, video_blur=0.6, video_noise=2.0),
           'encoder': dict(backbone='efficientnet-lite0', pretrained='package', image_size=192, epochs=8,
                           frozen_stages=2, scales=(1.0, 1.5)),
-          'decoder': dict(size=192, epochs=8), 'adapt': dict(epochs=4)}
+          'decoder': dict(size=128, epochs=6), 'adapt': dict(epochs=3)}
 PRESETS = {
     'paper': {},                                            # the paper's settings: VGG-16, §5.1's training
     'world': _WORLD,                                        # the built-in world's small preset on two CPU cores

@@ -354,12 +354,13 @@ def _count_filter(filt: dict, present, kept):
     filt['present'] += int(present.sum()); filt['present_kept'] += int((present & kept).sum())
 
 # %% ../nbs/05a_label.ipynb #1c2d3eaa
-def _protocol_result(s: dict, variants, att_keys) -> dict:
-    "The rows (class and video average IoU), per-class and per-video IoU of one protocol's scorers `s`."
-    best = max(att_keys, key=lambda k: s[k].class_average() if s[k].n_frames else -1)
+def _protocol_result(s: dict, variants, att_keys, fixed=None) -> dict:
+    "Rows (class/video average IoU), per-class and per-video IoU of one protocol's scorers `s`; attention at `fixed`."
+    best = tuple(fixed) if fixed else max(att_keys, key=lambda k: s[k].class_average() if s[k].n_frames else -1)
     b = s[best]
-    rows = {'attention (best threshold)': dict(class_average=b.class_average(), video_average=b.video_average(),
-                                                threshold=best[1], normalised_per=best[0])}
+    key = 'attention (threshold from tuning)' if fixed else 'attention (best threshold)'
+    rows = {key: dict(class_average=b.class_average(), video_average=b.video_average(), threshold=best[1],
+                      normalised_per=best[0], threshold_from='tuning videos' if fixed else 'the scored videos')}
     rows.update({v: dict(class_average=s[v].class_average(), video_average=s[v].video_average()) for v in variants})
     return dict(rows=rows, n_frames=s['full energy'].n_frames, per_class={v: s[v].per_class() for v in variants},
                 per_video={v: {k: x['iou'] for k, x in s[v].per_video().items()} for v in variants})
@@ -380,8 +381,8 @@ def _unscorable(rec, src: VideoSource) -> str:
     return '' if src.mask_paths else 'no ground truth'
 
 # %% ../nbs/05a_label.ipynb #445f2241
-def evaluate_labels(run, videos, ablations: bool = True, thresholds=None, log=None) -> dict:
-    "Score the masks of `run`/videoseg for `videos` like Table 4, against thresholded attention and the ablations."
+def evaluate_labels(run, videos, ablations: bool = True, thresholds=None, log=None, attention_at=None) -> dict:
+    "Score `run`/videoseg's masks of `videos` (Table 4) beside thresholded attention (at `attention_at`) and ablations."
     run = run if isinstance(run, RunDir) else RunDir(run, create=False)
     out, log = run.root/'videoseg', log or (lambda s: None)
     cfg = _run_label_config(out)
@@ -401,7 +402,8 @@ def evaluate_labels(run, videos, ablations: bool = True, thresholds=None, log=No
         _score_video(sc, src, _predictions(out, src, rec, att, variants, cfg), att, kept, present, gts, att_keys)
         scored.append(src.name); log(f'{src.name}: scored')
     res = dict(n_videos=len(scored), videos=scored, skipped=skipped,
-               protocols={p: _protocol_result(sc[p], variants, att_keys) for p in _PROTOCOLS},
+               protocols={p: _protocol_result(sc[p], variants, att_keys, (attention_at or {}).get(p))
+                          for p in _PROTOCOLS},
                filter=_filter_rates(filt, cfg.filter), config=config_to_dict(cfg))
     return to_jsonable(res)
 
@@ -481,7 +483,10 @@ def label_world_report(world, checkpoint, run, n_tune: int | None = None, worker
         log(f'{run.root/"tune"}: no tuning video was labelled (see its videoseg/videos/*.json); '
             f'default calibration {vs.attention_range}, {vs.attention_norm!r} used')
     lab = label_videos(test, checkpoint, run, _calibrated(cfg, ranked[0]) if ranked else cfg, workers=workers)
-    res = evaluate_labels(run, test)
+    tres = evaluate_labels(run.root/'tune', tune, ablations=False)       # attention's threshold: from the tuning videos
+    best = {p: x['rows']['attention (best threshold)'] for p, x in tres['protocols'].items()}
+    at = {p: (r['normalised_per'], r['threshold']) for p, r in best.items() if not math.isnan(r['class_average'])}
+    res = evaluate_labels(run, test, attention_at=at)
     res.update(tuning_videos=[s.name for s in tune], calibration=ranked, calibrated=bool(ranked),
                label_summary=dict(counts=lab['counts'], frames_per_s=lab['frames_per_s']),
                failed={**{f'tune/{k}': v for k, v in tuned['problems'].items()}, **lab['problems']})

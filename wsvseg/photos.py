@@ -5,7 +5,7 @@ Tux Paint packages, fetched at setup and never committed."""
 
 # %% ../nbs/01a_photos.ipynb #d4428909
 from __future__ import annotations
-import functools, json, os, shutil, subprocess, tempfile, time
+import fcntl, functools, json, os, shutil, subprocess, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import cv2
@@ -46,20 +46,13 @@ def _run(cmd, cwd, what):
     return r.stdout
 
 # %% ../nbs/01a_photos.ipynb #fafe7629
-def fetch_tuxpaint(dest=None, packages=TUXPAINT_PACKAGES) -> Path:
-    "Fetch `packages` with `apt-get download`, unpack them with `dpkg-deb -x` into `dest` (sounds dropped); the root."
-    dest = Path(dest or cache_dir()/'tuxpaint')
-    root = dest/'usr'/'share'/'tuxpaint'
-    if is_tuxpaint_root(root) and (dest/'packages.json').is_file(): return root
-    if missing := [t for t in ('apt-get', 'dpkg-deb') if shutil.which(t) is None]:
-        raise DataError(f'{dest}: cannot fetch the photographs: {" and ".join(missing)} not found; '
-                        + _MANUAL.format(pk=' and '.join(packages), dest=dest))
-    dest.mkdir(parents=True, exist_ok=True)
+def _unpack_packages(dest: Path, packages) -> dict:
+    "`apt-get download` `packages` into a temporary folder in `dest`, `dpkg-deb -x` them, move `usr/` into `dest`."
     work = Path(tempfile.mkdtemp(prefix='.fetch-', dir=dest))
     try:
         _run(['apt-get', 'download', *packages], work, f'{dest}: fetching {", ".join(packages)}')
-        debs, info = sorted(work.glob('*.deb')), {}
-        for deb in debs:
+        info = {}
+        for deb in sorted(work.glob('*.deb')):
             name, version = _run(['dpkg-deb', '-f', deb, 'Package', 'Version'], work, str(deb)).split('\n')[:2]
             _run(['dpkg-deb', '-x', deb, work/'x'], work, str(deb))
             info[name.split(': ', 1)[1]] = version.split(': ', 1)[1]
@@ -68,11 +61,27 @@ def fetch_tuxpaint(dest=None, packages=TUXPAINT_PACKAGES) -> Path:
         for snd in (*(work/'x').rglob('*.ogg'), *(work/'x').rglob('*.wav')): snd.unlink()
         if (dest/'usr').exists(): shutil.rmtree(dest/'usr')
         (work/'x'/'usr').rename(dest/'usr')
+        return info
     finally: shutil.rmtree(work, ignore_errors=True)
-    if not is_tuxpaint_root(root):
-        raise DataError(f'{root}: unpacked, but it holds no stamps/animals/birds or templates/')
-    atomic_write_json(dest/'packages.json', dict(packages=info, licence='GPL-2+ (see usr/share/doc/*/copyright)',
-                                                  fetched=time.strftime('%Y-%m-%d')))
+
+# %% ../nbs/01a_photos.ipynb #b7b47e0f
+def fetch_tuxpaint(dest=None, packages=TUXPAINT_PACKAGES) -> Path:
+    "Fetch `packages` with `apt-get download`, unpack them with `dpkg-deb -x` into `dest` (sounds dropped); the root."
+    dest = Path(dest or cache_dir()/'tuxpaint')
+    root, done = dest/'usr'/'share'/'tuxpaint', dest/'packages.json'
+    if is_tuxpaint_root(root) and done.is_file(): return root
+    if missing := [t for t in ('apt-get', 'dpkg-deb') if shutil.which(t) is None]:
+        raise DataError(f'{dest}: cannot fetch the photographs: {" and ".join(missing)} not found; '
+                        + _MANUAL.format(pk=' and '.join(packages), dest=dest))
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest/'.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)                     # one fetch at a time (e.g. parallel test workers)
+        if not (is_tuxpaint_root(root) and done.is_file()):
+            info = _unpack_packages(dest, packages)
+            if not is_tuxpaint_root(root):
+                raise DataError(f'{root}: unpacked, but it holds no stamps/animals/birds or templates/')
+            atomic_write_json(done, dict(packages=info, licence='GPL-2+ (see usr/share/doc/*/copyright)',
+                                         fetched=time.strftime('%Y-%m-%d')))
     return root
 
 # %% ../nbs/01a_photos.ipynb #4aa0d46d

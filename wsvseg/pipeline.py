@@ -11,18 +11,19 @@ import numpy as np
 from .core import (PipelineConfig, EncoderConfig, CrawlConfig, LabelConfig, DecoderConfig, SegmentConfig,
                          AdaptConfig, ComputeConfig, RunDir, STAGES, atomic_path, atomic_write, atomic_write_json,
                          config_diff, config_to_dict, load_config, log_line, run_stage, seed_everything, to_jsonable)
-from .data import (DAVISDataset, VOCDataset, DataError, load_label_png, load_image_splits, list_videos,
+from .data import (DAVISDataset, ImageSet, VOCDataset, DataError, load_label_png, load_image_splits, list_videos,
                          is_image_dataset)
 from .evaluate import SegConfusion, VideoIoU, seg_table, video_table
 from . import world as W
 
 # %% auto #0
-__all__ = ['ROWS', 'PIPELINE', 'world_root', 'images_root', 'videos_root', 'needs', 'stage_world', 'reference_scores',
-           'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder', 'encoder_scorer', 'crawl_on',
-           'stage_crawl', 'label_folder', 'stage_videoseg', 'load_models', 'test_images', 'train_decoder_on',
-           'frames_root', 'stage_decoder', 'adapt_on', 'stage_adapt', 'segment_on', 'stage_segment', 'train_ceiling_on',
-           'stage_ablation', 'write_report', 'collect_results', 'stage_report', 'pipeline_stages', 'stage_reads',
-           'ConfigChanged', 'check_resume', 'run_pipeline']
+__all__ = ['ROWS', 'PIPELINE', 'STAGE_FOLDERS', 'world_root', 'images_root', 'videos_root', 'needs', 'stage_world',
+           'reference_scores', 'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder', 'encoder_scorer',
+           'crawl_on', 'stage_crawl', 'label_folder', 'stage_videoseg', 'load_models', 'test_images',
+           'first_with_truth', 'train_decoder_on', 'frames_root', 'stage_decoder', 'adapt_on', 'stage_adapt',
+           'segment_on', 'stage_segment', 'train_ceiling_on', 'stage_ablation', 'write_report', 'collect_results',
+           'stage_report', 'pipeline_stages', 'stage_reads', 'ConfigChanged', 'check_resume', 'discard_stage',
+           'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #70085506
 def world_root(run: RunDir) -> Path:
@@ -60,7 +61,8 @@ def stage_world(run: RunDir, cfg: PipelineConfig) -> dict:
     _savefig(W.show_images([im for _, im in W.generate_images(w, 'test', 0, 8)], ncols=4),
              run.stage('world')/'images.jpg')
     _savefig(W.show_video(list(W.generate_videos(w, 0, 3)), n_frames=6), run.stage('world')/'videos.jpg')
-    return dict(seed=w.seed, classes=list(w.classes), counts=info['counts'], size=list(w.size), write_s=info['seconds'])
+    return dict(seed=w.seed, kind=w.kind, classes=list(w.classes), counts=info['counts'], size=list(w.size),
+                write_s=info['seconds'])
 
 # %% ../nbs/10_pipeline.ipynb #705484c6
 def _part_map(part_path, label):
@@ -73,24 +75,28 @@ def _part_map(part_path, label):
 def _reference_images(root: Path, vocab) -> dict:
     "{reference: SegConfusion} of the two reference segmenters on the world's test images."
     ds = VOCDataset(root/'images', 'val', vocab=vocab, check_counts=False)
-    seg = {k: SegConfusion(len(vocab)) for k in ('background everywhere', 'discriminative parts only')}
+    has_parts = (root/'images'/'SegmentationPart').is_dir()                 # the photo world marks none
+    seg = {k: SegConfusion(len(vocab)) for k in ('background everywhere', 'discriminative parts only')[:1 + has_parts]}
     for item in ds:
         gt = item.mask()
         seg['background everywhere'].add(np.zeros_like(gt), gt, item.id)
-        parts = _part_map(root/'images'/'SegmentationPart'/f'{item.id}.png', gt)
-        seg['discriminative parts only'].add(parts, gt, item.id)
+        if has_parts:
+            seg['discriminative parts only'].add(_part_map(root/'images'/'SegmentationPart'/f'{item.id}.png', gt), gt,
+                                                 item.id)
     return seg
 
 # %% ../nbs/10_pipeline.ipynb #f9657c1f
 def _reference_videos(root: Path, vocab) -> dict:
     "{reference: VideoIoU} of the two reference segmenters on the world's annotated video frames."
     vds = DAVISDataset(root/'videos', year=W.load_world_config(root).year, split='val', vocab=vocab, check_counts=False)
-    vid = {k: VideoIoU() for k in ('background everywhere', 'discriminative parts only')}
+    has_parts = (root/'videos'/'SegmentationPart').is_dir()
+    vid = {k: VideoIoU() for k in ('background everywhere', 'discriminative parts only')[:1 + has_parts]}
     for seq in vds:
         for i in seq.annotated:
             gt, mp = seq.mask(i), Path(seq.mask_paths[i])
-            part = load_label_png(mp.parents[3]/'SegmentationPart'/'480p'/seq.name/mp.name)
             vid['background everywhere'].add(seq.name, seq.label, i, np.zeros_like(gt), gt)
+            if not has_parts: continue
+            part = load_label_png(mp.parents[3]/'SegmentationPart'/'480p'/seq.name/mp.name)
             vid['discriminative parts only'].add(seq.name, seq.label, i, (part == 1).astype(np.uint8), gt)
     return vid
 
@@ -198,10 +204,17 @@ def test_images(data, check_counts: bool = True):
     "The test split (`ImageSet`) of a world or VOC folder, whose ground truth scores a model."
     return load_image_splits(data, check_counts=check_counts)['test']
 
+# %% ../nbs/10_pipeline.ipynb #a9b5bec1
+def first_with_truth(images: ImageSet, n: int) -> ImageSet | None:
+    "The first `n` of `images` with their ground truth (to choose a threshold on, never the test split); None if none."
+    if images.labels is None or n <= 0: return None
+    k = min(n, len(images))
+    return ImageSet(images.ids[:k], images.images[:k], images.Y[:k], images.vocab, images.labels[:k], name=images.name)
+
 # %% ../nbs/10_pipeline.ipynb #e506000d
 def train_decoder_on(masks, frames, encoder, run: RunDir, cfg: DecoderConfig, data=None,
                      compute: ComputeConfig | None = None, baseline: bool = True, thresholds=None,
-                     check_counts: bool = True) -> dict:
+                     check_counts: bool = True, threshold_images: int = 100) -> dict:
     "Train f_dec (§3.3, Eq. 6) on video `masks` with the frames and classes of `frames` into `run`/decoder."
     from wsvseg.decoder import video_examples, train_decoder, working_size
     from wsvseg.segment import evaluate_segmentation, attention_baseline
@@ -218,9 +231,11 @@ def train_decoder_on(masks, frames, encoder, run: RunDir, cfg: DecoderConfig, da
              train_loss=hist['train_loss'], epoch_seconds=secs, decoder=str(run.root/'decoder'/'decoder.pt'),
              train_images_per_s=len(ex) * len(secs) / max(1e-9, sum(secs)) if secs else None)
     if data is not None:
-        test, enc, dec = test_images(data, check_counts), enc.cpu(), dec.cpu()
-        m['test'] = evaluate_segmentation(enc, dec, test, size=S)
-        if baseline: m['attention_baseline'] = attention_baseline(enc, test, thresholds=thresholds)
+        splits, enc, dec = load_image_splits(data, check_counts=check_counts), enc.cpu(), dec.cpu()
+        m['test'] = evaluate_segmentation(enc, dec, splits['test'], size=S)
+        if baseline:
+            pick = first_with_truth(splits['train'], threshold_images)       # the threshold: never from the test split
+            m['attention_baseline'] = attention_baseline(enc, splits['test'], thresholds=thresholds, pick_on=pick)
     return {**m, 'seconds': round(time.perf_counter() - t0, 1)}
 
 # %% ../nbs/10_pipeline.ipynb #e208e7c6
@@ -235,7 +250,8 @@ def stage_decoder(run: RunDir, cfg: PipelineConfig) -> dict:
                   'video masks (the filter kept no frame, or videoseg has not run)', 'videoseg')
     enc = needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')
     return train_decoder_on(masks, frames_root(run, cfg), enc, run, cfg.decoder, images_root(run, cfg), cfg.compute,
-                            thresholds=cfg.eval.attention_thresholds, check_counts=cfg.inputs.check_counts)
+                            thresholds=cfg.eval.attention_thresholds, check_counts=cfg.inputs.check_counts,
+                            threshold_images=cfg.eval.threshold_images)
 
 # %% ../nbs/10_pipeline.ipynb #fca1319c
 def adapt_on(data, encoder, decoder, run: RunDir, cfg: AdaptConfig, seg: SegmentConfig | None = None,
@@ -398,8 +414,9 @@ def _stage_section(st: str, m: dict) -> list:
         if isinstance(v, str) and '\n' in v: lines += [f'{k}:', '', v, '']
     segs = _seg_results(m)
     if segs:
-        t = segs.get('attention_baseline', {}).get('threshold')
-        names = {'test': st, 'attention_baseline': f'thresholded attention (t = {t}, best on test)'}
+        b = segs.get('attention_baseline', {})
+        where = f"from {b['threshold_from']}" if 'threshold_from' in b else 'best on test'
+        names = {'test': st, 'attention_baseline': f"thresholded attention (t = {b.get('threshold')}, {where})"}
         named = {names.get(k, k): v for k, v in segs.items()}
         classes = list(next(iter(segs.values()))['iou'])
         lines += ['Test images (IoU, %):', '', seg_table(named, classes, fmt='markdown'), '']
@@ -428,6 +445,7 @@ def collect_results(run: RunDir) -> dict:
     "A run's headline numbers as plain data (`results.json`), from which the README's tables are rendered."
     m = {st: run.read_metrics(st) for st in STAGES if run.is_done(st)}
     res = {'wall_s': {st: v.get('wall_s') for st, v in m.items()}}
+    if 'world' in m: res['world'] = {k: m['world'].get(k) for k in ('kind', 'classes', 'size', 'counts')}
     if 'reference' in m:
         r = m['reference']['reference']
         res['reference'] = {'images': {k: _seg_row(v) for k, v in r['images'].items()},
@@ -444,7 +462,7 @@ def collect_results(run: RunDir) -> dict:
                            'protocols': {p: {'n_frames': x['n_frames'], 'rows': x['rows']}
                                          for p, x in v['protocols'].items()}}
     if 'rows' in m.get('ablation', {}):
-        res['table1'] = {k: {**_seg_row(r), **({'threshold': r['threshold']} if 'threshold' in r else {})}
+        res['table1'] = {k: {**_seg_row(r), **{f: r[f] for f in ('threshold', 'threshold_from') if f in r}}
                          for k, r in m['ablation']['rows'].items()}
     if 'test' in m.get('segment', {}): res['segment'] = _seg_row(m['segment']['test'])
     return to_jsonable(res)
@@ -504,6 +522,14 @@ def check_resume(run: RunDir, cfg: PipelineConfig, force=()) -> list:
                             f'rerun with --force {s0}, or use another --run folder')
     return order[first:]
 
+# %% ../nbs/10_pipeline.ipynb #079ca520
+STAGE_FOLDERS = {'videoseg': ('videoseg', 'tune')}   # folders a stage writes, where not just its own name
+
+def discard_stage(run: RunDir, stage: str):
+    "Remove what `stage` wrote (its folders), so that a forced rerun starts afresh instead of resuming old work."
+    for d in STAGE_FOLDERS.get(stage, (stage,)):
+        if (run.root/d).is_dir(): shutil.rmtree(run.root/d)
+
 # %% ../nbs/10_pipeline.ipynb #534eea24
 def run_pipeline(cfg: PipelineConfig, run, stages=None, force=(), log=log_line) -> dict:
     "Run the stages of `cfg` in order into run folder `run` (resuming), only `stages` if given; every stage's metrics."
@@ -512,11 +538,13 @@ def run_pipeline(cfg: PipelineConfig, run, stages=None, force=(), log=log_line) 
     unknown = [s for s in list(stages or ()) + list(force) if s not in order]
     if unknown: raise ValueError(f'unknown stage(s) {unknown} for this configuration; stages: {", ".join(order)}')
     rerun = check_resume(run, cfg, force)
+    for s in rerun: (run.root/s/'done.json').unlink(missing_ok=True)    # an interrupted forced run resumes right
     run.save_config(cfg)
     seed_everything(0)
     t0, out = time.perf_counter(), {}
     for s in order:
         if stages and s not in stages: continue
+        if s in rerun: discard_stage(run, s)
         out[s] = run_stage(run, s, PIPELINE[s][0], run, cfg, force=s in rerun or s == 'report', log=log)
     report = f'; report: {run.root/"report"/"report.md"}' if 'report' in out else ''
     log(f'pipeline finished in {time.perf_counter() - t0:.1f} s{report}')

@@ -21,8 +21,8 @@ __all__ = ['toy_video', 'superpixels', 'superpixel_means', 'superpixel_stats', '
            'attention_probability', 'GMM', 'fit_gmm', 'appearance_probability', 'motion_boundaries', 'ray_crossings',
            'inside_outside', 'motion_probability', 'motion_inside', 'unary_energies', 'spatial_edges', 'temporal_edges',
            'colour_beta', 'pairwise_weights', 'spatial_phi', 'labelling_energy', 'graph_cut', 'VideoSegResult',
-           'prepare_video', 'video_superpixels', 'video_flows', 'video_stats', 'attention_unary', 'motion_unary',
-           'appearance_unary', 'video_edges', 'edge_weights', 'video_graph', 'cut_video', 'paint_masks',
+           'prepare_video', 'video_superpixels', 'video_flows', 'video_stats', 'attention_unary', 'motion_flows',
+           'motion_unary', 'appearance_unary', 'video_edges', 'edge_weights', 'video_graph', 'cut_video', 'paint_masks',
            'segment_video']
 
 # %% ../nbs/05_videoseg.ipynb #c2d4e6f8
@@ -606,15 +606,24 @@ def attention_unary(labels, attention, cfg: VideoSegConfig, notes: list) -> tupl
     if not a_n.any(): notes.append('attention is empty (all zero): attention term uniform'); return None, None
     return (attention_probability(a_n, *cfg.attention_range) if cfg.use_attention else None), a_n
 
+# %% ../nbs/05_videoseg.ipynb #200f200b
+def motion_flows(frames, flows, back, cfg: VideoSegConfig) -> list:
+    "Step 2c: each frame's flow for M: t → t + `motion_step` (the last frames look back); [] without motion."
+    T, k = len(frames), min(cfg.motion_step, len(frames) - 1)
+    if not cfg.use_motion or T < 2: return []
+    if k == 1: return list(flows) + [back]
+    preset = _flow_preset(cfg)
+    return [optical_flow(frames[t], frames[t + k] if t + k < T else frames[t - k], preset) for t in range(T)]
+
 # %% ../nbs/05_videoseg.ipynb #c3e1b5e4
-def motion_unary(labels, flows, back, cfg: VideoSegConfig, notes: list) -> tuple:
-    "Step 3b: (M(1) per node or None, fraction of each node inside a moving object or None)."
+def motion_unary(labels, flows, cfg: VideoSegConfig, notes: list) -> tuple:
+    "Step 3b: (M(1) per node or None, fraction of each node inside a moving object or None) from `motion_flows`."
     T = len(labels)
     if not cfg.use_motion or T < 2: return None, None
     off = _node_offsets(labels)
     inside, dead = np.zeros(off[-1]), []
     for t in range(T):
-        io = motion_inside(flows[t] if t < T - 1 else back)
+        io = motion_inside(flows[t], lam_m=cfg.boundary_lambda)
         if io is None: dead.append(t); inside[off[t]:off[t + 1]] = 0.5
         else: inside[off[t]:off[t + 1]] = superpixel_means(labels[t], io, off[t + 1] - off[t])
     if dead:
@@ -708,7 +717,7 @@ def segment_video(frames, attention, cfg: VideoSegConfig | None = None, keep_det
     flows, back = video_flows(fr, cfg, notes); sw.lap('flow')
     stats = video_stats(labels, fr); sw.lap('stats')
     A1, a_n = attention_unary(labels, att, cfg, notes); sw.lap('attention')
-    M1, inside = motion_unary(labels, flows, back, cfg, notes); sw.lap('motion')
+    M1, inside = motion_unary(labels, motion_flows(fr, flows, back, cfg), cfg, notes); sw.lap('motion')
     C1 = appearance_unary(stats['colour'], a_n, inside, cfg, notes); sw.lap('appearance')
     i, j, w, n_s = video_graph(labels, flows, stats, cfg); sw.lap('graph')
     lab, energy, C1 = cut_video(A1, M1, C1, stats['colour'], i, j, w, cfg, notes); sw.lap('cut')

@@ -659,21 +659,21 @@ def _image_xml(iid, im, cfg) -> bytes:
 
 # %% ../nbs/02_world.ipynb #9d47d8c6
 def _write_image(root, iid, im, cfg):
-    "Write image `iid`'s JPEG, its three label PNGs and, last, its XML."
+    "Write image `iid`'s JPEG, its label PNGs (class, instance, part) and, last, its XML."
     save_image(root/'JPEGImages'/f'{iid}.jpg', im.image)
     save_label_png(root/'SegmentationClass'/f'{iid}.png', im.label)
     save_label_png(root/'SegmentationObject'/f'{iid}.png', im.instances)
-    save_label_png(root/'SegmentationPart'/f'{iid}.png', im.parts)
+    if cfg.kind == 'shapes': save_label_png(root/'SegmentationPart'/f'{iid}.png', im.parts)   # photos: no parts
     with atomic_write(root/'Annotations'/f'{iid}.xml', 'wb') as f: f.write(_image_xml(iid, im, cfg))   # last
 
 # %% ../nbs/02_world.ipynb #61649b4c
 def _write_video(root, v, cfg, mp4=True):
-    "Write video `v`'s frames, its three label PNGs per frame, maybe its mp4 and, last, its Meta JSON."
+    "Write video `v`'s frames, its label PNGs per frame (query, instance, part), maybe its mp4, last its Meta JSON."
     for t in range(len(v.frames)):
         save_image(root/'JPEGImages'/_RES/v.name/f'{t:05d}.jpg', v.frames[t])
         save_label_png(root/'Annotations'/_RES/v.name/f'{t:05d}.png', v.masks[t])
         save_label_png(root/'SegmentationObject'/_RES/v.name/f'{t:05d}.png', v.instances[t])
-        save_label_png(root/'SegmentationPart'/_RES/v.name/f'{t:05d}.png', v.parts[t])
+        if cfg.kind == 'shapes': save_label_png(root/'SegmentationPart'/_RES/v.name/f'{t:05d}.png', v.parts[t])
     if mp4: write_video(root/'mp4'/f'{v.name}.mp4', v.frames, cfg.fps)
     atomic_write_json(root/'Meta'/f'{v.name}.json', dict(                  # last: marks the video done
         name=v.name, query=cfg.classes[v.query - 1], fps=cfg.fps, frames=len(v.frames), size=list(cfg.size),
