@@ -1,6 +1,7 @@
 """wsvseg.decoder: shapes for both inputs and both upsampling layers, Eq. 6 loss, resumable training (an interrupted run
 ends where an uninterrupted one does), checkpoints of the wrong kind, bad mask folders, and the attention cache (keyed
-on the full content of the checkpoint file and the frame files; rebuilt with a warning when unreadable)."""
+on the full content of the checkpoint file and the frame files; rebuilt with a warning when unreadable); encoder_stages
+on VGG (the same maps as the hooks it replaced) and on EfficientNet-Lite0 (a decoder builds, trains, saves, loads)."""
 import json, shutil, warnings
 from dataclasses import replace
 from pathlib import Path
@@ -250,3 +251,69 @@ def test_ddp_two_cpu_processes(world, enc, classes, tmp_path):
     st = read_decoder_checkpoint(tmp_path/'run'/'decoder'/'decoder.pt')
     assert st['epoch'] == 2 and len(st['history']['train_loss']) == 2
     for k in r0: assert torch.equal(st['model'][k], r0[k]), k
+
+
+# ---------------------------------------------------------------- encoder stages of every backbone
+def hooked_stages(encoder, x):
+    "What encoder_stages returned before Encoder.stages: VGG's max-pooling inputs (forward hooks), then F(x)."
+    pools = [p for p in encoder.features.modules() if isinstance(p, torch.nn.MaxPool2d)]
+    got = []
+    hooks = [p.register_forward_hook(lambda mod, inp, out: got.append(inp[0])) for p in pools]
+    try: top = encoder.feature_map(x)
+    finally:
+        for h in hooks: h.remove()
+    return got + [top]
+
+
+@pytest.mark.parametrize('cfg', [EncoderConfig(backbone='small', width_div=8, batchnorm=True, image_size=160),
+                                 EncoderConfig(backbone='small', width_div=16, new_conv_channels=128),
+                                 EncoderConfig(new_conv_channels=64)])
+def test_vgg_stages_are_the_pooling_inputs(cfg):
+    "VGG's maps are what the hooks on its max-pooling layers gave, to the bit (the demo's decoder inputs do not move)."
+    torch.manual_seed(0)
+    m = Encoder(replace(cfg, num_classes=3)).eval()
+    x = torch.rand(2, 3, 48, 64)
+    with torch.no_grad(): new, old = encoder_stages(m, x), hooked_stages(m, x)
+    assert [s.shape for s in new] == [s.shape for s in old] and all(torch.equal(a, b) for a, b in zip(new, old))
+
+
+@pytest.fixture(scope='module')
+def eff_enc(classes):
+    torch.manual_seed(0)
+    cfg = EncoderConfig(backbone='efficientnet-lite0', pretrained='package', new_conv_channels=32,
+                        num_classes=len(classes), image_size=32, scales=(1.0,), frozen_stages=4)
+    from wsvseg.encoder import build_encoder
+    return build_encoder(cfg).eval()
+
+
+def test_efficientnet_stages(eff_enc):
+    x = torch.rand(2, 3, 48, 48)
+    with torch.no_grad(): st = encoder_stages(eff_enc, x)
+    assert [tuple(s.shape[1:]) for s in st] == [(3, 48, 48), (16, 24, 24), (24, 12, 12), (40, 6, 6), (32, 3, 3)]
+    assert stage_channels(eff_enc) == [3, 16, 24, 40, 32] and not eff_enc.training
+    torch.testing.assert_close(st[0], (x * 255 - 127) / 128)                # the normalised input at full resolution
+    torch.testing.assert_close(st[-1], eff_enc.feature_map(x))
+
+
+@pytest.mark.parametrize('upsample', ['deconv', 'unpool'])
+def test_decoder_on_efficientnet_forward_backward(eff_enc, upsample):
+    d = Decoder('attention+features', stage_channels(eff_enc), 8, upsample)
+    x, a = torch.rand(3, 3, 48, 48), torch.rand(3, 1, 48, 48)
+    y = d(a, encoder_stages(eff_enc, x))
+    assert y.shape == (3, 1, 48, 48)
+    segmentation_loss(y, (torch.rand(3, 48, 48) > 0.5).to(torch.uint8)).backward()
+    assert all(p.grad is not None for p in d.parameters())
+
+
+def test_decoder_on_efficientnet_trains_saves_loads(eff_enc, enc, examples, classes, tmp_path):
+    cfg = DecoderConfig(epochs=1, batch_size=4, width=8)
+    d, h = train_decoder(examples, eff_enc, classes, tmp_path, cfg, device='cpu', progress=False)
+    assert len(h['train_loss']) == 1 and np.isfinite(h['train_loss'][0])
+    path = tmp_path/'decoder'/'decoder.pt'
+    assert read_decoder_checkpoint(path)['channels'] == [3, 16, 24, 40, 32]
+    back, _ = load_decoder(path, eff_enc)
+    for k, v in d.state_dict().items(): assert torch.equal(v, back.state_dict()[k]), k
+    with pytest.raises(WeightsError, match=r'stage channels \[3, 16, 24, 40, 32\], this encoder has \[8, 16'):
+        load_decoder(path, enc)
+    p = foreground_probability(eff_enc, back, np.zeros((37, 53, 3), np.uint8), [0, 2], size=32)
+    assert p.shape == (2, 37, 53) and 0 <= float(p.min()) <= float(p.max()) <= 1

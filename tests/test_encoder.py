@@ -1,6 +1,7 @@
 """wsvseg.encoder: torchvision weight loading (the bad-file catalogue), CAM (Eq. 2) against the forward pass,
 resumable training through wsvseg.train, and DDP on CPU through torchrun (average precision is tested with
-wsvseg.evaluate, in test_metrics.py)."""
+wsvseg.evaluate, in test_metrics.py); the EfficientNet-Lite0 backbone (its weight file and bad ones, 'SAME' padding at
+any size, frozen stages, resumable training, the ImageNet classifier on real photographs)."""
 import os, signal, subprocess, sys, textwrap, time
 from dataclasses import replace
 from pathlib import Path
@@ -8,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 from wsvseg.core import EncoderConfig, Vocab, RunDir
-from wsvseg.data import ImageSet
+from wsvseg.data import DataError, ImageSet
 from wsvseg.train import WeightsError
 from wsvseg.encoder import (Encoder, build_encoder, load_vgg16_weights, VGG16_LAYERS, VGG16_CONV_INDICES,
                             class_activation_maps, multiscale_attention, normalize_attention, train_encoder,
-                            load_checkpoint, load_encoder)
+                            load_checkpoint, load_encoder, save_checkpoint, make_optimizer, classification_loss,
+                            EFFICIENTNET, efficientnet_weights_file, efficientnet_lite0, EfficientNetTrunk,
+                            imagenet_classifier, load_efficientnet_weights, IMAGENET_GROUPS, cutout_on_grey,
+                            imagenet_topk)
 
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
@@ -274,3 +278,172 @@ def test_plain_file_into_batchnorm_encoder_says_why(vgg_files):
     d, _ = vgg_files
     with pytest.raises(WeightsError, match='vgg16_bn-6c64b313.pth'):
         load_vgg16_weights(Encoder(EncoderConfig(batchnorm=True, new_conv_channels=64)), d/'vgg16-397923af.pth')
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite0 (backbone='efficientnet-lite0')
+def eff_cfg(**kw):
+    return EncoderConfig(**{'backbone': EFFICIENTNET, 'new_conv_channels': 32, 'num_classes': 2, **kw})
+
+
+@pytest.fixture(scope='module')
+def eff_state():
+    return torch.load(efficientnet_weights_file(), weights_only=True)
+
+
+@pytest.fixture(scope='module')
+def eff_files(tmp_path_factory, eff_state, vgg_files):
+    d = tmp_path_factory.mktemp('eff')
+    torch.save(eff_state, d/'copy.pth')
+    torch.save({'state_dict': {f'module.{k}': v for k, v in eff_state.items()}}, d/'wrapped.pth')
+    trunk = EfficientNetTrunk(efficientnet_lite0()).state_dict()
+    torch.save({k: eff_state[k] for k in trunk}, d/'trunk.pth')                        # cut down to stride 16
+    torch.save({k: v for k, v in eff_state.items() if not k.startswith('_fc.')}, d/'no_head.pth')
+    torch.save({**eff_state, '_blocks.0._depthwise_conv.weight': torch.zeros(32, 1, 5, 5)}, d/'wrong_shape.pth')
+    b = (d/'copy.pth').read_bytes()
+    (d/'truncated.pth').write_bytes(b[:len(b) // 2])
+    (d/'empty.pth').write_bytes(b'')
+    torch.save([torch.zeros(3)], d/'list.pth')
+    (d/'vgg16.pth').write_bytes((vgg_files[0]/'vgg16-397923af.pth').read_bytes())
+    save_checkpoint(d/'encoder.pt', Encoder(eff_cfg()), None, 1, eff_cfg(), ['a', 'b'])
+    return d
+
+
+def test_package_weights_fill_the_trunk(eff_state, eff_files):
+    assert len(eff_state) == 296
+    m = build_encoder(eff_cfg(pretrained='package'))
+    own = m.features.state_dict()
+    assert set(own) < set(eff_state) and not any(k.startswith(('_blocks.11.', '_conv_head', '_fc')) for k in own)
+    for k, v in own.items(): assert torch.equal(v, eff_state[k]), k
+    for name in ('copy.pth', 'wrapped.pth'):                               # a path to a .pth of the same network
+        other = build_encoder(eff_cfg(pretrained=str(eff_files/name)))
+        for k, v in other.features.state_dict().items(): assert torch.equal(v, eff_state[k]), (name, k)
+
+
+@pytest.mark.parametrize('name, messages', [
+    ('vgg16.pth', ['not EfficientNet-Lite0 weights', "VGG-16 weights? they fit backbone='vgg16'"]),
+    ('trunk.pth', ['all 296 tensors', "missing key(s), e.g. ['_blocks.11."]),
+    ('no_head.pth', ["2 missing key(s), e.g. ['_fc.weight', '_fc.bias']"]),
+    ('wrong_shape.pth', ['1 tensor(s) of the wrong shape, e.g. _blocks.0._depthwise_conv.weight is (32, 1, 5, 5) '
+                         'in the file but (32, 1, 3, 3)']),
+    ('truncated.pth', ['not a readable torch file, or is corrupt or truncated']),
+    ('empty.pth', ['weight file is empty']),
+    ('list.pth', ['expected a state_dict (a dict of tensors, e.g. efficientnet-lite0-57934424.pth)']),
+    ('encoder.pt', ['an encoder checkpoint? read it with load_encoder']),
+    ('missing.pth', ['weight file not found']),
+])
+def test_bad_efficientnet_files(eff_files, name, messages):
+    m = Encoder(eff_cfg())
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with pytest.raises(WeightsError) as e: load_efficientnet_weights(m, eff_files/name)
+    assert str(eff_files/name) in str(e.value) and all(s in str(e.value) for s in messages), str(e.value)
+    for k, v in m.state_dict().items(): assert torch.equal(v, before[k]), k              # nothing was copied
+
+
+def test_vgg_backbones_refuse_the_package():
+    for b in ('vgg16', 'small'):
+        with pytest.raises(ValueError, match=f"pretrained='package' .* backbone='{b}' cannot take"):
+            build_encoder(EncoderConfig(backbone=b, pretrained='package', new_conv_channels=64))
+
+
+def test_same_padding_at_any_size(eff_state):
+    "Dynamic 'SAME' padding: ceil(S/16) at every size, and the package's own (static, 224²) padding at 224²."
+    torch.manual_seed(0)
+    m = build_encoder(eff_cfg(pretrained='package')).eval()
+    with torch.no_grad():
+        for h, w in ((224, 224), (100, 100), (168, 252), (80, 112), (37, 53)):
+            assert m.feature_map(torch.rand(1, 3, h, w)).shape[-2:] == (-(-h // 16), -(-w // 16)), (h, w)
+        from efficientnet_lite_pytorch import EfficientNet
+        ref = EfficientNet.from_name(EFFICIENTNET)                      # the package's default: padding fixed for 224²
+        ref.load_state_dict(eff_state)
+        x = torch.rand(2, 3, 224, 224)
+        torch.testing.assert_close(m.features(m.normalize(x)), EfficientNetTrunk(ref.eval())(m.normalize(x)))
+    a = multiscale_attention(m, np.zeros((2, 45, 70, 3), np.uint8), scales=(0.75, 1.0, 1.5), image_size=64)
+    assert a.shape == (2, 2, 45, 70)
+
+
+def _frozen_keys(m):
+    names = {mod: n for n, mod in m.named_modules()}
+    pre = tuple(names[mod] + '.' for mod in m.frozen_modules())
+    return {k for k in m.state_dict() if k.startswith(pre)}
+
+
+@pytest.mark.parametrize('cfg, n_frozen_stages', [
+    (eff_cfg(frozen_stages=2), 2), (eff_cfg(frozen_stages=3), 3),
+    (EncoderConfig(backbone='small', width_div=16, batchnorm=True, num_classes=2, frozen_stages=3), 3),
+])
+def test_one_step_moves_nothing_frozen(cfg, n_frozen_stages):
+    torch.manual_seed(0)
+    m = build_encoder(cfg)
+    frozen = _frozen_keys(m)
+    assert len(m.frozen_modules()) == sum(len(s) for s in m.backbone_stages()[:n_frozen_stages])
+    assert any('running_mean' in k for k in frozen) and any(k.endswith('weight') for k in frozen)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    opt = make_optimizer(m, cfg)
+    assert sum(p.numel() for g in opt.param_groups for p in g['params']) == \
+        sum(p.numel() for p in m.parameters() if p.requires_grad) < sum(p.numel() for p in m.parameters())
+    m.eval().train()                                                 # train() after eval() keeps the frozen BN in eval
+    classification_loss(m(torch.rand(4, 3, 64, 64)), torch.eye(2)[[0, 1, 0, 1]]).backward()
+    opt.step()
+    after = m.state_dict()
+    moved = {k for k in after if not torch.equal(after[k], before[k])}
+    assert not moved & frozen, sorted(moved & frozen)[:5]
+    assert moved == set(after) - frozen, sorted(set(after) - frozen - moved)[:5]
+
+
+def test_frozen_stages_out_of_range():
+    with pytest.raises(ValueError, match=r"frozen_stages must be in 0..4 for backbone 'efficientnet-lite0'"):
+        Encoder(eff_cfg(frozen_stages=5))
+    with pytest.raises(ValueError, match=r'frozen_stages must be in 0..5'): Encoder(EncoderConfig(frozen_stages=-1))
+
+
+def test_efficientnet_training_resumes_and_needs_no_weight_file_later(tmp_path, eff_files):
+    "Interrupted = uninterrupted (no stochastic depth), frozen stages, and encoder.pt loads without its ImageNet file."
+    weights = tmp_path/'imagenet.pth'
+    weights.write_bytes((eff_files/'copy.pth').read_bytes())
+    cfg = eff_cfg(pretrained=str(weights), frozen_stages=2, image_size=32, epochs=2, batch_size=14, seed=3)
+    data = tiny_data()
+    a, _ = train_encoder(data, tmp_path/'a', cfg, device='cpu', progress=False, evaluate=False)
+    train_encoder(data, tmp_path/'b', cfg, device='cpu', progress=False, evaluate=False, until_epoch=1)
+    b, _ = train_encoder(data, tmp_path/'b', cfg, device='cpu', progress=False, evaluate=False)
+    for k, v in a.state_dict().items(): assert torch.equal(v, b.state_dict()[k]), k
+    ref = build_encoder(cfg).state_dict()
+    for k in _frozen_keys(a): assert torch.equal(a.state_dict()[k], ref[k]), k         # frozen: still ImageNet's
+    weights.unlink()
+    m, classes = load_encoder(tmp_path/'a'/'encoder'/'encoder.pt')
+    assert classes == ['cat', 'dog'] and not m.training
+    for k, v in m.state_dict().items(): assert torch.equal(v, a.state_dict()[k]), k
+
+
+# ---------------------------------------------------------------- the ImageNet classifier on real photographs
+@pytest.fixture(scope='module')
+def tux_root():
+    "Tux Paint's data folder (wsvseg.photos, fetched into the cache if need be), else skip saying why."
+    from wsvseg.photos import tuxpaint_root
+    try: return Path(tuxpaint_root())
+    except DataError as e: pytest.skip(f'no Tux Paint photographs: {e}')
+
+
+ONE_PHOTO = {'aeroplane': 'vehicles/flight/planes/747', 'bird': 'animals/birds/hen',
+             'bus': 'vehicles/masstransit/green_korean_bus', 'car': 'vehicles/auto/sedan',
+             'cow': 'animals/mammals/bovines/cow', 'dog': 'animals/mammals/dogs/dog',
+             'horse': 'animals/mammals/equines/horse', 'sheep': 'animals/mammals/bovines/sheep'}
+
+
+def test_cutout_on_grey(tux_root):
+    im = cutout_on_grey(tux_root/'stamps'/'animals/mammals/dogs/dog.png')
+    assert im.shape == (224, 224, 3) and im.dtype == np.uint8
+    assert (im[0, 0] == 128).all() or (im[-1, -1] == 128).all()                       # grey around the cut-out
+    with pytest.raises(DataError, match='nothing.png: cut-out not found'): cutout_on_grey(tux_root/'nothing.png')
+    with pytest.raises(DataError, match='no alpha channel'): cutout_on_grey(next((tux_root/'templates').glob('*.jpg')))
+
+
+def test_imagenet_classifier_knows_the_photographs(tux_root):
+    "Top 5 of the pretrained classifier on one photograph per class, over mid-grey at 224²: its ImageNet group each time."
+    net = imagenet_classifier()
+    assert not net.training and net._fc.out_features == 1000
+    x = np.stack([cutout_on_grey(tux_root/'stamps'/f'{n}.png') for n in ONE_PHOTO.values()])
+    top5 = imagenet_topk(net, x)
+    hits = {c: sorted(set(t.tolist()) & set(IMAGENET_GROUPS[c])) for c, t in zip(ONE_PHOTO, top5)}
+    assert all(hits.values()), {c: top5[i].tolist() for i, c in enumerate(ONE_PHOTO) if not hits[c]}
+    # all 8 hit when measured (horse: sorrel at rank 2 after 351 hartebeest); 50 of the 51 photographs of
+    # bench/imagenet_cutouts.py hit in the top 5 (the quetzal does not)

@@ -12,7 +12,7 @@ from wsvseg.photos import (PHOTO_CLASSES, NOT_PHOTOGRAPHS, fetch_tuxpaint, tuxpa
                            load_cutouts, load_backgrounds, photo_sources)
 from wsvseg.world import (generate_images, generate_videos, make_image, world_rng, write_world, read_world_json,
                           photo_assets, video_summary)
-from wsvseg.pipeline import reference_scores
+from wsvseg.pipeline import reference_scores, mark_imagenet_parts
 
 CFG = dataclasses.replace(preset_config('photo').world, seed=5)
 
@@ -116,3 +116,18 @@ def test_a_tiny_photo_world_on_disk(root, tmp_path):
     assert len(splits['train']) == 6 and splits['test'].parts is None
     ref = reference_scores(tmp_path/'w')
     assert set(ref['images']) == {'background everywhere'} and set(ref['videos']) == {'background everywhere'}
+
+
+def test_the_imagenet_classifier_marks_a_part_on_each_test_object(root, tmp_path):
+    cfg = dataclasses.replace(CFG, n_train=2, n_test=4, n_videos=1, frames=20, absent_frames=(2, 4))
+    write_world(cfg, tmp_path/'w', mp4=False)
+    m = mark_imagenet_parts(tmp_path/'w', cfg.part_fraction)
+    assert (m['images'], m['written']) == (4, 4) and mark_imagenet_parts(tmp_path/'w')['written'] == 0   # resumes
+    test = load_image_splits(tmp_path/'w', check_counts=False)['test']
+    assert test.parts is not None
+    for i in range(len(test)):
+        inst, part = test.instance(i), test.part(i)
+        for k in set(np.unique(inst)) - {0, IGNORE_INDEX}:
+            frac = (part == k).sum() / (inst == k).sum()
+            assert 0.05 < frac < 0.2 and not ((part == k) & (inst != k)).any()
+    assert 'discriminative parts only' in reference_scores(tmp_path/'w')['images']

@@ -148,8 +148,10 @@ def wsvseg_world(argv=None):
     a = p.parse_args(argv)
     def go():
         from wsvseg.world import write_world
+        from wsvseg.pipeline import mark_imagenet_parts
         cfg = apply_options(preset_config('world' if a.preset == 'auto' else a.preset), a, dests).world
         info = write_world(cfg, a.out, overwrite=a.overwrite, mp4=not a.no_mp4)
+        if cfg.kind == 'photo': mark_imagenet_parts(a.out, cfg.part_fraction)      # the photographs' parts
         c = info['counts']
         print(f"world (seed {cfg.seed}) in {a.out}: {c['images_train']} train + {c['images_test']} test images, "
               f"{c['videos']} videos x {cfg.frames} frames, {info['seconds']} s")

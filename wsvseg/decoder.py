@@ -31,15 +31,8 @@ __all__ = ['INPUTS', 'DECODER_FORMAT', 'encoder_stages', 'stage_channels', 'leve
 INPUTS = ('attention', 'attention+features')
 
 def encoder_stages(encoder, x) -> list:
-    "The frozen encoder's maps of x (N, 3, S, S) in [0, 1]: the input of each max-pooling of `features`, then F(x)."
-    m = unwrap(encoder)
-    pools = [p for p in m.features.modules() if isinstance(p, nn.MaxPool2d)]
-    got = []
-    hooks = [p.register_forward_hook(lambda mod, inp, out: got.append(inp[0])) for p in pools]
-    try: top = m.feature_map(x)
-    finally:
-        for h in hooks: h.remove()
-    return got + [top]
+    "The frozen encoder's maps of x (N, 3, S, S) in [0, 1] at strides 1, 2, 4, 8, then F(x) at 16 (`Encoder.stages`)."
+    return unwrap(encoder).stages(x)
 
 # %% ../nbs/06_decoder.ipynb #762732f1
 def stage_channels(encoder, size: int = 64) -> list:

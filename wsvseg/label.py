@@ -22,7 +22,8 @@ from .evaluate import VideoIoU, video_table
 
 # %% auto #0
 __all__ = ['shard_videos', 'read_frames', 'quantise_attention', 'dequantise_attention', 'label_video', 'label_videos',
-           'collect_labels', 'evaluate_labels', 'evaluation_table', 'calibrate_attention', 'label_world_report']
+           'collect_labels', 'evaluate_labels', 'evaluation_table', 'label_figure', 'calibrate_attention',
+           'label_world_report']
 
 # %% ../nbs/05a_label.ipynb #b2c3d4e5
 def shard_videos(videos, shard=(0, 1)) -> list:
@@ -412,6 +413,34 @@ def evaluation_table(res: dict, protocol: str = 'object frames', fmt: str = 'tex
     "The rows of one protocol of `evaluate_labels` as a Table 4-like table (IoU in percent)."
     rows = res['protocols'][protocol]['rows']
     return video_table({m: (r['class_average'], r['video_average']) for m, r in rows.items()}, fmt=fmt)
+
+# %% ../nbs/05a_label.ipynb #a342433d
+def label_figure(run, videos, n_videos: int = 4, n_frames: int = 6, size: float = 1.5, dpi: int = 70):
+    "Per labelled video, evenly spaced frames: its attention (top row), its mask and ground-truth outline (bottom)."
+    import matplotlib.pyplot as plt
+    run = run if isinstance(run, RunDir) else RunDir(run, create=False)
+    out = run.root/'videoseg'
+    shown = [(s, r) for s in videos if (r := read_record(out, s.name)) and r['status'] == 'labelled'][:n_videos]
+    rows = max(1, len(shown))
+    fig, axs = plt.subplots(2 * rows, n_frames, figsize=(size * n_frames, size * 1.6 * rows), dpi=dpi, squeeze=False)
+    for a in axs.ravel(): a.axis('off')
+    for r, (src, rec) in enumerate(shown):
+        frames, _ = read_frames(src, _run_label_config(out).videoseg.max_side)
+        kept, att = _kept(rec), _stored_attention(out, src.name, frames.shape[:3])
+        for j, t in enumerate(np.linspace(0, len(frames) - 1, n_frames).round().astype(int)):
+            top, low = axs[2 * r, j], axs[2 * r + 1, j]
+            top.imshow(frames[t]); top.imshow(att[t], cmap='jet', alpha=0.45, vmin=0, vmax=max(float(att.max()), 1e-6))
+            low.imshow(frames[t])
+            if kept[t]:
+                mp = video_paths(out, src.name)['masks']/f'{rec["frames"][t]}.png'
+                m = _fit(load_label_png(mp), frames.shape[1:3])
+                low.imshow(np.ma.masked_equal(m, 0), cmap='autumn', alpha=0.5, vmin=0, vmax=1)
+            else: low.text(2, 2, 'filtered out', color='white', fontsize=6, va='top', bbox=dict(fc='k', lw=0, pad=1))
+            if t in src.mask_paths:
+                low.contour(_fit(_gt_mask(src, t), frames.shape[1:3]), [0.5], colors='lime', linewidths=0.7)
+        axs[2 * r, 0].set_title(src.name, fontsize=7, loc='left')
+    fig.tight_layout(pad=0.2)
+    return fig
 
 # %% ../nbs/05a_label.ipynb #a5b6f733
 def _calibration_videos(out, videos, max_side) -> list:

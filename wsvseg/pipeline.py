@@ -11,15 +11,15 @@ import numpy as np
 from .core import (PipelineConfig, EncoderConfig, CrawlConfig, LabelConfig, DecoderConfig, SegmentConfig,
                          AdaptConfig, ComputeConfig, RunDir, STAGES, atomic_path, atomic_write, atomic_write_json,
                          config_diff, config_to_dict, load_config, log_line, run_stage, seed_everything, to_jsonable)
-from .data import (DAVISDataset, ImageSet, VOCDataset, DataError, load_label_png, load_image_splits, list_videos,
-                         is_image_dataset)
+from .data import (DAVISDataset, ImageSet, VOCDataset, DataError, is_image_dataset, list_videos,
+                         load_image_splits, load_label_png, read_record, save_label_png)
 from .evaluate import SegConfusion, VideoIoU, seg_table, video_table
 from . import world as W
 
 # %% auto #0
-__all__ = ['ROWS', 'PIPELINE', 'STAGE_FOLDERS', 'world_root', 'images_root', 'videos_root', 'needs', 'stage_world',
-           'reference_scores', 'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder', 'encoder_scorer',
-           'crawl_on', 'stage_crawl', 'label_folder', 'stage_videoseg', 'load_models', 'test_images',
+__all__ = ['ROWS', 'PIPELINE', 'STAGE_FOLDERS', 'world_root', 'images_root', 'videos_root', 'needs', 'mark_imagenet_parts',
+           'stage_world', 'reference_scores', 'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder',
+           'encoder_scorer', 'crawl_on', 'stage_crawl', 'label_folder', 'stage_videoseg', 'load_models', 'test_images',
            'first_with_truth', 'train_decoder_on', 'frames_root', 'stage_decoder', 'adapt_on', 'stage_adapt',
            'segment_on', 'stage_segment', 'train_ceiling_on', 'stage_ablation', 'write_report', 'collect_results',
            'stage_report', 'pipeline_stages', 'stage_reads', 'ConfigChanged', 'check_resume', 'discard_stage',
@@ -47,6 +47,20 @@ def needs(path, what: str, stage: str) -> Path:
     if not Path(path).exists(): raise FileNotFoundError(f'{path}: no {what}; run the {stage} stage first')
     return Path(path)
 
+# %% ../nbs/10_pipeline.ipynb #c7fdf378
+def mark_imagenet_parts(root, fraction: float = 0.12) -> dict:
+    "Write the test images' part maps of a photo world (`encoder.imagenet_parts`), skipping those written; a summary."
+    from wsvseg.encoder import imagenet_classifier, imagenet_parts
+    root = Path(root)
+    test, out, net, n = load_image_splits(root, check_counts=False)['test'], root/'images'/'SegmentationPart', None, 0
+    for i, iid in enumerate(test.ids):
+        if (out/f'{iid}.png').is_file(): continue
+        net = net or imagenet_classifier()
+        save_label_png(out/f'{iid}.png', imagenet_parts(net, test.image(i), test.instance(i), test.label(i),
+                                                         test.vocab.names, fraction)); n += 1
+    return dict(images=len(test), written=n, fraction=fraction, source='ImageNet CAM of EfficientNet-Lite0, per object '
+                'the top fraction of its pixels (encoder.imagenet_parts)')
+
 # %% ../nbs/10_pipeline.ipynb #3bab17e6
 def _savefig(fig, path):
     import matplotlib.pyplot as plt
@@ -57,12 +71,13 @@ def stage_world(run: RunDir, cfg: PipelineConfig) -> dict:
     "Write the world of `cfg.world` into `world/data/` (resuming), and pictures of it into `world/`."
     w = cfg.world
     info = W.write_world(w, world_root(run), overwrite=True)   # run_pipeline has checked config.json
+    if w.kind == 'photo': info['parts'] = mark_imagenet_parts(world_root(run), w.part_fraction)
     import matplotlib; matplotlib.use('Agg')
     _savefig(W.show_images([im for _, im in W.generate_images(w, 'test', 0, 8)], ncols=4),
              run.stage('world')/'images.jpg')
     _savefig(W.show_video(list(W.generate_videos(w, 0, 3)), n_frames=6), run.stage('world')/'videos.jpg')
     return dict(seed=w.seed, kind=w.kind, classes=list(w.classes), counts=info['counts'], size=list(w.size),
-                write_s=info['seconds'])
+                write_s=info['seconds'], **({'parts': info['parts']} if 'parts' in info else {}))
 
 # %% ../nbs/10_pipeline.ipynb #705484c6
 def _part_map(part_path, label):
@@ -178,12 +193,17 @@ def label_folder(videos, checkpoint, run: RunDir, cfg: LabelConfig, compute: Com
 # %% ../nbs/10_pipeline.ipynb #4962b5a7
 def stage_videoseg(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'videoseg': the world's videos (calibrated on the first `n_tune`, scored like Table 4), or a folder."
-    from wsvseg.label import label_world_report
+    from wsvseg.label import label_world_report, label_figure
     ckpt = needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')
-    if cfg.inputs.videos != 'world':
-        return label_folder(videos_root(run, cfg), ckpt, run, cfg.label, cfg.compute, cfg.inputs.video_kind)
-    return label_world_report(videos_root(run, cfg), ckpt, run.root, n_tune=cfg.label.n_tune,
-                              workers=cfg.compute.workers, cfg=cfg.label, log=log_line)
+    world, root = cfg.inputs.videos == 'world', videos_root(run, cfg)
+    if world: m = label_world_report(root, ckpt, run.root, n_tune=cfg.label.n_tune, workers=cfg.compute.workers,
+                                     cfg=cfg.label, log=log_line)
+    else: m = label_folder(root, ckpt, run, cfg.label, cfg.compute, cfg.inputs.video_kind)
+    import matplotlib; matplotlib.use('Agg')
+    done = [s for s in list_videos(root, 'davis' if world else cfg.inputs.video_kind)[1]
+            if read_record(run.stage('videoseg'), s.name)]                 # the scored videos, not the tuning ones
+    _savefig(label_figure(run, done[::max(1, len(done) // 4)]), run.stage('videoseg')/'examples.jpg')  # 4, spread
+    return m
 
 # %% ../nbs/10_pipeline.ipynb #8a825afe
 def load_models(encoder, decoder=None, device: str = 'cpu') -> tuple:
