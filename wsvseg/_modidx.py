@@ -365,6 +365,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'wsvseg.encoder.evaluate_encoder': ('encoder.html#evaluate_encoder', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.imagenet_cam': ('encoder.html#imagenet_cam', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.imagenet_classifier': ('encoder.html#imagenet_classifier', 'wsvseg/encoder.py'),
+                                'wsvseg.encoder.imagenet_features': ('encoder.html#imagenet_features', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.imagenet_parts': ('encoder.html#imagenet_parts', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.imagenet_topk': ('encoder.html#imagenet_topk', 'wsvseg/encoder.py'),
                                 'wsvseg.encoder.load_checkpoint': ('encoder.html#load_checkpoint', 'wsvseg/encoder.py'),

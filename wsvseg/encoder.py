@@ -29,9 +29,9 @@ __all__ = ['VGG16_LAYERS', 'VGG16_CONV_INDICES', 'VGG16_BN_CONV_INDICES', 'IMAGE
            'vgg16_features', 'efficientnet_input', 'efficientnet_lite0', 'EfficientNetTrunk', 'Encoder',
            'load_vgg16_weights', 'efficientnet_weights_file', 'imagenet_classifier', 'load_efficientnet_weights',
            'build_encoder', 'classification_loss', 'make_optimizer', 'as_batch', 'resize_batch', 'cutout_on_grey',
-           'imagenet_topk', 'imagenet_cam', 'imagenet_parts', 'class_activation_maps', 'multiscale_attention',
-           'normalize_attention', 'class_scores', 'weak_crop_box', 'augment', 'save_checkpoint', 'load_checkpoint',
-           'load_encoder', 'evaluate_encoder', 'train_encoder']
+           'imagenet_topk', 'imagenet_features', 'imagenet_cam', 'imagenet_parts', 'class_activation_maps',
+           'multiscale_attention', 'normalize_attention', 'class_scores', 'weak_crop_box', 'augment', 'save_checkpoint',
+           'load_checkpoint', 'load_encoder', 'evaluate_encoder', 'train_encoder']
 
 # %% ../nbs/03_encoder.ipynb #990dba6a
 VGG16_LAYERS = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512)  # cfg D, last M cut
@@ -375,30 +375,37 @@ def imagenet_topk(net, images, k: int = 5) -> torch.Tensor:
 
 # %% ../nbs/03_encoder.ipynb #86b34977
 @torch.no_grad()
-def imagenet_cam(net, image, group, short: int = 224) -> np.ndarray:
-    "Eq. 2 with ImageNet's head: the CAM (H, W) in [0, 1] of the best class of `group` on `image` (H, W, 3) uint8."
+def imagenet_features(net, image, short: int = 224) -> torch.Tensor:
+    "The ImageNet classifier's last features (1, 1280, h/32, w/32) of `image` (H, W, 3), short side scaled to `short`."
     x = as_batch(image, next(net.parameters()).device)
     H, W = x.shape[2:]
     s = short / min(H, W)
-    f = net.extract_features(efficientnet_input(F.interpolate(x, (round(H * s), round(W * s)), mode='bilinear',
-                                                              align_corners=False)))          # (1, 1280, h/32, w/32)
+    return net.extract_features(efficientnet_input(F.interpolate(x, (round(H * s), round(W * s)), mode='bilinear',
+                                                                 align_corners=False)))
+
+@torch.no_grad()
+def imagenet_cam(net, image, group, short: int = 224, features=None) -> np.ndarray:
+    "Eq. 2 with ImageNet's head: the CAM (H, W) in [0, 1] of the best class of `group` on `image` (H, W, 3)."
+    f = imagenet_features(net, image, short) if features is None else features
     g = torch.as_tensor(group, device=f.device)
     best = g[net._fc(f.mean((2, 3)))[0, g].argmax()]
-    cam = F.interpolate(torch.einsum('d,ndhw->nhw', net._fc.weight[best], f)[None], (H, W), mode='bilinear',
-                        align_corners=False)[0, 0]
+    cam = F.interpolate(torch.einsum('d,ndhw->nhw', net._fc.weight[best], f)[None], np.asarray(image).shape[:2],
+                        mode='bilinear', align_corners=False)[0, 0]
     cam = cam - cam.min()
     return (cam / cam.max().clamp(min=1e-8)).cpu().numpy()
 
 # %% ../nbs/03_encoder.ipynb #f8fe5d09
 def imagenet_parts(net, image, instances, labels, names, fraction: float = 0.12) -> np.ndarray:
     "Part map: k on the `fraction` of object k's pixels where the ImageNet CAM of its class is highest, else 0."
-    parts, cams = np.zeros(instances.shape, np.uint8), {}
+    parts, cams, f = np.zeros(instances.shape, np.uint8), {}, None
     for k in np.unique(instances):
         if k in (0, IGNORE_INDEX): continue
         m = instances == k
         lab = labels[m]; lab = lab[(lab > 0) & (lab != IGNORE_INDEX)]
         if not len(lab) or names[c := int(np.bincount(lab).argmax())] not in IMAGENET_GROUPS: continue
-        if c not in cams: cams[c] = imagenet_cam(net, image, IMAGENET_GROUPS[names[c]])
+        if c not in cams:                                   # one forward pass per image, one CAM per class
+            f = imagenet_features(net, image) if f is None else f
+            cams[c] = imagenet_cam(net, image, IMAGENET_GROUPS[names[c]], features=f)
         parts[m & (cams[c] >= np.quantile(cams[c][m], 1 - fraction))] = k
     return parts
 

@@ -421,11 +421,12 @@ def label_figure(run, videos, n_videos: int = 4, n_frames: int = 6, size: float 
     run = run if isinstance(run, RunDir) else RunDir(run, create=False)
     out = run.root/'videoseg'
     shown = [(s, r) for s in videos if (r := read_record(out, s.name)) and r['status'] == 'labelled'][:n_videos]
+    max_side = _run_label_config(out).videoseg.max_side if shown else None      # read once
     rows = max(1, len(shown))
     fig, axs = plt.subplots(2 * rows, n_frames, figsize=(size * n_frames, size * 1.6 * rows), dpi=dpi, squeeze=False)
     for a in axs.ravel(): a.axis('off')
     for r, (src, rec) in enumerate(shown):
-        frames, _ = read_frames(src, _run_label_config(out).videoseg.max_side)
+        frames, _ = read_frames(src, max_side)
         kept, att = _kept(rec), _stored_attention(out, src.name, frames.shape[:3])
         for j, t in enumerate(np.linspace(0, len(frames) - 1, n_frames).round().astype(int)):
             top, low = axs[2 * r, j], axs[2 * r + 1, j]
