@@ -9,7 +9,7 @@ WORKERS ?= 2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.wsvseg-installed
 
-.PHONY: setup photos demo demo-photo results results-photo test test-slow export clean-nbs bench
+.PHONY: setup photos demo demo-photo results results-photo test test-slow export clean-nbs bench docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,3 +54,7 @@ export: setup
 
 bench: setup
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# the documentation site: one page per notebook (stored outputs, nothing re-run) and the API, built by Sphinx + myst-nb into _docs/
+docs: setup
+	$(BIN)/python tools/docs.py --out _docs

@@ -494,4 +494,5 @@ workers = 1
     clips = list((tmp_path/'r'/'crawl'/'clips').glob('*/*.mp4'))
     labelled = list((tmp_path/'r'/'videoseg'/'videos').rglob('*.json'))
     assert clips and len(labelled) == len(clips)
-    assert '## crawl' in (tmp_path/'r'/'report'/'report.md').read_text()
+    report = (tmp_path/'r'/'report'/'report.md').read_text()
+    assert '## The crawl (§4)' in report and '| total' in report, report[:3000]

@@ -46,8 +46,10 @@ def test_demo_runs_resumes_and_reports(tmp_path):
     r = _run('wsvseg-demo', '--run', run, '--quick')
     assert r.returncode == 0, r.stdout + r.stderr
     report = (run/'report'/'report.md').read_text()
-    assert 'discriminative parts only' in report and '![world: images](world-images.jpg)' in report
+    assert 'discriminative parts only' in report and '![World: images](world-images.jpg)' in report
     assert 'thresholded attention' in report and 'ceiling (image GT masks)' in report and '(segment-examples.jpg)' in report
+    page = (run/'report'/'index.html').read_text()      # the same report as one page, its pictures inside it
+    assert 'Table 4: video segmentation' in page and 'src="data:image/jpeg;base64,' in page and '.jpg"' not in page
     assert len(list((run/'segment'/'masks').glob('*.png'))) == 20
     res = json.loads((run/'results.json').read_text())
     parts = res['reference']['images']['discriminative parts only']
@@ -216,3 +218,19 @@ def test_every_option_of_a_stage_command_is_a_setting():
         assert set(dests.values()) <= paths, cmd
         config_dests = {a.dest for a in p._actions if a.option_strings} - {'help', 'preset'}
         assert config_dests == set(dests), (cmd, config_dests ^ set(dests))
+
+
+@pytest.mark.parametrize('name', ['voc-youtube-objects', 'voc-crawl'])
+def test_real_data_configs_read_and_name_the_missing_dataset(tmp_path, name):
+    """The shipped configurations for real data (README: Running on real data) parse, choose the paper's settings and,
+    without the datasets on disk, stop at the first stage with a line naming the VOC folder."""
+    from wsvseg.core import read_toml_config
+    from wsvseg.pipeline import pipeline_stages
+    path = Path(__file__).parents[1]/'wsvseg'/'configs'/f'{name}.toml'
+    cfg = read_toml_config(path)
+    assert cfg.encoder.backbone == 'vgg16' and cfg.encoder.pretrained.endswith('vgg16-397923af.pth')
+    assert cfg.inputs.sbd and cfg.encoder.lr == 0.001 and cfg.encoder.batch_size == 14      # §5.1
+    want = ['encoder', 'crawl', 'videoseg'] if name == 'voc-crawl' else ['encoder', 'videoseg']
+    assert pipeline_stages(cfg)[:len(want)] == want
+    r = _run('wsvseg-run', path, '--run', tmp_path/'r', cwd=tmp_path)
+    assert r.returncode == 2 and 'datasets/VOCdevkit/VOC2012' in r.stderr and 'Traceback' not in r.stderr, r.stderr

@@ -17,7 +17,7 @@ def render():
     parts = []
     for c in nb['cells']:
         src = ''.join(c['source']).strip()
-        if c['cell_type'] == 'markdown': parts.append(src)
+        if c['cell_type'] == 'markdown': parts.append(src.replace('](images/', '](nbs/images/'))  # paths from the root
         elif c['cell_type'] == 'code' and not src.startswith('#|'): parts.append(_code(c))
     return '\n\n'.join(parts) + '\n'
 

@@ -14,9 +14,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT/'data'
-TARGETS = [ROOT/'nbs'/'index.ipynb', ROOT/'nbs'/'07_segment.ipynb', ROOT/'nbs'/'03_encoder.ipynb']
+TARGETS = [ROOT/'nbs'/'index.ipynb', ROOT/'nbs'/'07_segment.ipynb', ROOT/'nbs'/'03_encoder.ipynb', ROOT/'nbs'/'11_cli.ipynb']
 
 def results_file(run: str = 'demo') -> Path: return DATA/f'results-{run}.json'
+PICTURE, PICTURE_LINK = ROOT/'nbs'/'images'/'demo-segment.jpg', 'images/demo-segment.jpg'   # the README's picture
+
+def copy_picture(run: Path, rows: int = 3):
+    "The top `rows` rows of the run report's segmentation figure as the README's picture (rows split at white gaps)."
+    import numpy as np
+    from PIL import Image
+    im = np.asarray(Image.open(run/'report'/'segment-examples.jpg').convert('L'))
+    ink = (im < 235).mean(1) > 0.01                           # lines that hold some of a row's pictures
+    starts = np.flatnonzero(ink[1:] & ~ink[:-1]) + 1          # where a block of ink begins after white
+    ends = np.flatnonzero(ink[:-1] & ~ink[1:]) + 1
+    cut = ends[ends > starts[min(rows, len(starts) - 1)]][0] if len(starts) > rows else len(im)
+    Image.open(run/'report'/'segment-examples.jpg').convert('RGB').crop((0, 0, im.shape[1], int(cut) + 4)).save(
+        PICTURE, quality=88)
+    shutil.copyfile(run/'report'/'segment-examples.jpg', ROOT/'nbs'/'images'/'world-segment-examples.jpg')  # 07_segment
 BLOCK = re.compile(r'(<!-- results:([\w.]+) -->\n)(.*?)(<!-- /results -->)', re.S)   # NAME or RUN.NAME
 
 def _pct(v): return '—' if v is None else f'{100 * v:.1f}'
@@ -145,7 +159,26 @@ def photo_why(res: dict) -> str:
                  f"IoU on birds (attention {_pct(bird.get('thresholded attention'))}, decoder {_pct(bird.get('decoder (video masks)'))}).")
     return '\n'.join(lines)
 
-RENDER = {'table1': table1, 'videoseg': videoseg, 'demo': demo, 'setup': setup, 'bars': bars, 'photo': photo,
+def headline(res: dict) -> str:
+    "The README's opening: the demo report's picture (copied by --from) and Table 1 in the paper's layout (§5.2.1)."
+    from wsvseg.report import table1 as paper_table1
+    wall = sum(x for x in res['wall_s'].values() if x)
+    alt = 'Test images: ground truth, attention map, thresholded attention, decoder, decoder + DA'
+    return (f"![{alt}]({PICTURE_LINK})\n\n"
+            f"Table 1 of `make demo` (mIoU %, {res['world']['counts']['images_test']} test images of the built-in world, "
+            f"{wall / 60:.1f} minutes on 2 CPU cores):\n\n" + paper_table1(res['table1'], res.get('inputs', {})))
+
+def times(res: dict) -> str:
+    "How long the run took: its stages' `wall_s`, the longest first (the README's and `11_cli`'s time lines)."
+    wall = {k: x for k, x in res['wall_s'].items() if x}
+    make = 'make demo' if res.get('world', {}).get('kind', 'shapes') == 'shapes' else 'make demo-photo'
+    big = sorted(((x, k) for k, x in wall.items() if x >= 30), reverse=True)
+    small = max((x for x in wall.values() if x < 30), default=0)
+    return (f"- `{make}`: {sum(wall.values()) / 60:.1f} minutes of stage time on 2 CPU cores; "
+            + ', '.join(f'{k} {x / 60:.1f}' for x, k in big) + f' minutes; the rest under {small:.0f} s each.')
+
+RENDER = {'headline': headline, 'times': times, 'table1': table1, 'videoseg': videoseg, 'demo': demo, 'setup': setup, 'bars': bars,
+          'photo': photo,
           'photo_bars': photo_bars, 'photo_why': photo_why}
 
 def _wrap(text: str, width: int = 120) -> str:
@@ -188,7 +221,9 @@ def render(runs: dict | None = None, check: bool = False) -> list:
 if __name__ == '__main__':
     args = sys.argv[1:]
     name = args[args.index('--as') + 1] if '--as' in args else 'demo'
-    if '--from' in args: shutil.copyfile(Path(args[args.index('--from') + 1])/'results.json', results_file(name))
+    if '--from' in args:
+        shutil.copyfile(Path(args[args.index('--from') + 1])/'results.json', results_file(name))
+        if name == 'demo': copy_picture(Path(args[args.index('--from') + 1]))
     changed = render({}, check='--check' in args)
     if '--check' in args:
         if changed: sys.exit('results tables out of date with data/results-*.json: ' + ', '.join(p.name for p in changed)

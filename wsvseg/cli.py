@@ -126,7 +126,7 @@ COMMANDS = {   # command: the configuration tables its options come from ({table
     'label-videos': ({'label': LabelConfig, 'inputs': InputsConfig, 'compute': ComputeConfig},
                      {'inputs': ('video_kind',)}),
     'train-decoder': ({'decoder': DecoderConfig, 'eval': EvalConfig, 'inputs': InputsConfig, 'compute': ComputeConfig},
-                      {'eval': ('attention_thresholds',), 'inputs': ('check_counts',)}),
+                      {'eval': ('attention_thresholds', 'threshold_images'), 'inputs': ('check_counts',)}),
     'adapt': ({'adapt': AdaptConfig, 'segment': SegmentConfig, 'inputs': InputsConfig, 'compute': ComputeConfig},
               {'inputs': ('check_counts',)}),
     'segment': ({'segment': SegmentConfig, 'inputs': InputsConfig, 'compute': ComputeConfig},
@@ -170,7 +170,8 @@ def wsvseg_train_encoder(argv=None):
         cfg, run = config_for(a, dests, a.data), RunDir(a.run)
         m = run_stage(run, 'encoder', train_encoder_on, a.data, run, cfg.encoder, cfg.compute, cfg.inputs.sbd,
                       cfg.inputs.check_counts, force=True)
-        print(f"encoder: test mAP {m.get('mAP', float('nan')):.3f}; metrics in {run.root/'encoder'/'metrics.json'}")
+        if 'mAP' in m:      # under torchrun, the process of rank 0 (the others do not score)
+            print(f"encoder: test mAP {m['mAP']:.3f}; metrics in {run.root/'encoder'/'metrics.json'}")
         return m
     return run_command('train-encoder', go)
 
@@ -227,7 +228,7 @@ def wsvseg_train_decoder(argv=None):
         cfg, run = config_for(a, dests, a.data or a.frames), RunDir(a.run)
         m = run_stage(run, 'decoder', train_decoder_on, a.masks, a.frames, a.encoder, run, cfg.decoder, a.data,
                       cfg.compute, thresholds=cfg.eval.attention_thresholds, check_counts=cfg.inputs.check_counts,
-                      force=True)
+                      threshold_images=cfg.eval.threshold_images, force=True)
         print(f"decoder: {m['n_examples']} frames of {m['n_videos']} videos{_test_line(m)}; in {run.root/'decoder'}")
         return m
     return run_command('train-decoder', go)
@@ -314,7 +315,7 @@ def wsvseg_demo(argv=None):
     "`wsvseg-run` on the shipped world configuration (configs/demo.toml; --quick: configs/quick.toml) into RUN."
     p = argparse.ArgumentParser(prog='wsvseg-demo', description=wsvseg_demo.__doc__)
     p.add_argument('--run', default='runs/demo',
-                   help='run folder (default runs/demo); the report goes to RUN/report/report.md')
+                   help='run folder (default runs/demo); the report goes to RUN/report/index.html')
     p.add_argument('--quick', action='store_true',
                    help='a tiny world, one epoch per model: checks every stage in about a minute')
     p.add_argument('--force', default='', help='rerun this stage and every stage after it')

@@ -17,8 +17,8 @@ __all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PHOTO_TEST_PHOTOS', 'PHOTO_TES
            'ComputeConfig', 'parse_shard', 'PipelineConfig', 'config_to_dict', 'field_types', 'config_from_dict',
            'config_leaves', 'merge_settings', 'preset_config', 'config_diff', 'save_config', 'load_config',
            'read_toml_config', 'field_notes', 'config_toml', 'seed_everything', 'DevicePlan', 'plan_device',
-           'init_distributed', 'atomic_path', 'atomic_write', 'to_jsonable', 'atomic_write_json', 'RunDir', 'log_line',
-           'run_stage']
+           'init_distributed', 'has_gpu', 'atomic_path', 'atomic_write', 'to_jsonable', 'atomic_write_json', 'RunDir',
+           'log_line', 'run_stage', 'project_root', 'find_run']
 
 # %% ../nbs/00_core.ipynb #7933f3d6
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -568,6 +568,14 @@ def init_distributed(plan: DevicePlan):
         dist.init_process_group(backend, rank=plan.rank, world_size=plan.world_size)
     return plan
 
+# %% ../nbs/00_core.ipynb #71e415e2
+def has_gpu() -> bool:
+    "True when torch sees a CUDA GPU; otherwise print that the cell is skipped and return False."
+    import torch
+    if torch.cuda.is_available(): return True
+    print('No CUDA GPU: this cell is skipped (it runs on a machine with one, e.g. under `nbdev-test --flags cuda`).')
+    return False
+
 # %% ../nbs/00_core.ipynb #6b5a3cf4
 @contextlib.contextmanager
 def atomic_path(path):
@@ -673,10 +681,11 @@ def log_line(*args):
 # %% ../nbs/00_core.ipynb #f90d32ce
 def run_stage(run: RunDir, name: str, fn, *args, force: bool = False, log=log_line, **kwargs) -> dict:
     "Run `fn(*args, **kwargs)` as stage `name` of `run` unless done; the one writer of its metrics and `done.json`."
+    main = _env_int('RANK', 0) == 0             # under torchrun every process runs `fn`; only rank 0 writes
     if run.is_done(name) and not force:
         log(f'[{name}] done already, skipped')
         return run.read_metrics(name)
-    if (run.root/name/'done.json').exists(): (run.root/name/'done.json').unlink()
+    if main and (run.root/name/'done.json').exists(): (run.root/name/'done.json').unlink()
     log(f'[{name}] running')
     t0 = time.perf_counter()
     metrics = fn(*args, **kwargs)
@@ -684,7 +693,29 @@ def run_stage(run: RunDir, name: str, fn, *args, force: bool = False, log=log_li
         what = getattr(fn, '__name__', fn)
         raise TypeError(f'stage {name!r}: {what} returned {type(metrics).__name__}, not a dict of metrics')
     wall = round(time.perf_counter() - t0, 3)
+    if not main: return to_jsonable({**metrics, 'wall_s': wall})
     stored = run.write_metrics(name, {**metrics, 'wall_s': wall})
     run.mark_done(name, wall_s=wall, finished=time.strftime('%Y-%m-%dT%H:%M:%S'))
     log(f'[{name}] done in {wall:.1f} s')
     return stored
+
+# %% ../nbs/00_core.ipynb #da1f95ca
+def _is_nbdev_project(folder: Path) -> bool:
+    "Whether `folder` holds a readable pyproject.toml with a [tool.nbdev] table."
+    import tomllib
+    try: return 'nbdev' in tomllib.loads((folder/'pyproject.toml').read_text()).get('tool', {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError): return False
+
+def project_root(start=None) -> Path:
+    "The project folder: the nearest at or above `start` (default: the working directory) with [tool.nbdev], else cwd."
+    here = Path.cwd() if start is None else Path(start).resolve()
+    return next((p for p in (here, *here.parents) if _is_nbdev_project(p)), Path.cwd())
+
+# %% ../nbs/00_core.ipynb #a5c8db91
+def find_run(name: str = 'demo', needs: str = 'report/done.json', make: str = 'make demo') -> Path | None:
+    "runs/NAME under `project_root()` when it holds `needs`; otherwise print how to make it (`make`, where) and None."
+    root = project_root()
+    run = root/'runs'/name
+    if (run/needs).exists(): return run
+    print(f'No finished run in {run} (it has no {needs}): `{make}` in {root} makes it there. This cell is skipped.')
+    return None

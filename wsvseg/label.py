@@ -498,6 +498,8 @@ def _log_report(res: dict, log):
         f"keeps {f['relevant_kept']} of {f['relevant_frames']} relevant frames")
 
 # %% ../nbs/05a_label.ipynb #a039f168
+def _scored(v) -> bool: return v is not None and not math.isnan(v)   # None: stored NaN
+
 def label_world_report(world, checkpoint, run, n_tune: int | None = None, workers: int = 2, grid=None,
                        cfg: LabelConfig | None = None, log=print) -> dict:
     "Calibrate attention on the world's first `n_tune` videos, label the others with the best, score them: metrics."
@@ -515,7 +517,7 @@ def label_world_report(world, checkpoint, run, n_tune: int | None = None, worker
     lab = label_videos(test, checkpoint, run, _calibrated(cfg, ranked[0]) if ranked else cfg, workers=workers)
     tres = evaluate_labels(run.root/'tune', tune, ablations=False)       # attention's threshold: from the tuning videos
     best = {p: x['rows']['attention (best threshold)'] for p, x in tres['protocols'].items()}
-    at = {p: (r['normalised_per'], r['threshold']) for p, r in best.items() if not math.isnan(r['class_average'])}
+    at = {p: (r['normalised_per'], r['threshold']) for p, r in best.items() if _scored(r['class_average'])}
     res = evaluate_labels(run, test, attention_at=at)
     res.update(tuning_videos=[s.name for s in tune], calibration=ranked, calibrated=bool(ranked),
                label_summary=dict(counts=lab['counts'], frames_per_s=lab['frames_per_s']),

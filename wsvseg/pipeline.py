@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 import numpy as np
 from .core import (PipelineConfig, EncoderConfig, CrawlConfig, LabelConfig, DecoderConfig, SegmentConfig,
-                         AdaptConfig, ComputeConfig, RunDir, STAGES, atomic_path, atomic_write, atomic_write_json,
+                         AdaptConfig, ComputeConfig, EvalConfig, RunDir, STAGES, atomic_path, atomic_write_json,
                          config_diff, config_to_dict, load_config, log_line, run_stage, seed_everything, to_jsonable)
 from .data import (DAVISDataset, ImageSet, VOCDataset, DataError, is_image_dataset, list_videos,
                          load_image_splits, load_label_png, read_record, save_label_png)
@@ -21,9 +21,8 @@ __all__ = ['ROWS', 'PIPELINE', 'STAGE_FOLDERS', 'world_root', 'images_root', 'vi
            'stage_world', 'reference_scores', 'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder',
            'encoder_scorer', 'crawl_on', 'stage_crawl', 'label_folder', 'stage_videoseg', 'load_models', 'test_images',
            'first_with_truth', 'train_decoder_on', 'frames_root', 'stage_decoder', 'adapt_on', 'stage_adapt',
-           'segment_on', 'stage_segment', 'train_ceiling_on', 'stage_ablation', 'write_report', 'collect_results',
-           'stage_report', 'pipeline_stages', 'stage_reads', 'ConfigChanged', 'check_resume', 'discard_stage',
-           'run_pipeline']
+           'segment_on', 'stage_segment', 'train_ceiling_on', 'stage_ablation', 'collect_results', 'stage_report',
+           'pipeline_stages', 'stage_reads', 'ConfigChanged', 'check_resume', 'discard_stage', 'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #70085506
 def world_root(run: RunDir) -> Path:
@@ -234,7 +233,7 @@ def first_with_truth(images: ImageSet, n: int) -> ImageSet | None:
 # %% ../nbs/10_pipeline.ipynb #e506000d
 def train_decoder_on(masks, frames, encoder, run: RunDir, cfg: DecoderConfig, data=None,
                      compute: ComputeConfig | None = None, baseline: bool = True, thresholds=None,
-                     check_counts: bool = True, threshold_images: int = 100) -> dict:
+                     check_counts: bool = True, threshold_images: int = EvalConfig.threshold_images) -> dict:
     "Train f_dec (§3.3, Eq. 6) on video `masks` with the frames and classes of `frames` into `run`/decoder."
     from wsvseg.decoder import video_examples, train_decoder, working_size
     from wsvseg.segment import evaluate_segmentation, attention_baseline
@@ -388,83 +387,14 @@ def stage_ablation(run: RunDir, cfg: PipelineConfig) -> dict:
     return dict(table1=seg_table(rows, names, fmt='markdown'), rows=rows,
                 baseline_threshold=rows[ROWS[0]].get('threshold'))
 
-# %% ../nbs/10_pipeline.ipynb #2a162f4e
-def _fmt(v):
-    "A metric value as a short string for the report's tables."
-    if isinstance(v, float): return f'{v:.4g}'
-    if isinstance(v, (list, tuple)) and len(v) > 8: return f'[{len(v)} values]'
-    if isinstance(v, (list, tuple)) and all(isinstance(x, float) for x in v):
-        return '[' + ', '.join(f'{x:.4g}' for x in v) + ']'
-    if isinstance(v, (list, tuple)) and all(isinstance(x, dict) for x in v):
-        return '; '.join(', '.join(f'{k} {_fmt(y)}' for k, y in x.items()) for x in v)
-    return str(v)
-
-def _seg_results(m: dict) -> dict:
-    "The segmentation results among a stage's metrics: entries holding 'miou' and a per-class 'iou'."
-    return {k: v for k, v in m.items() if isinstance(v, dict) and 'miou' in v and isinstance(v.get('iou'), dict)}
-
-def _flat(d, prefix=''):
-    "Short scalar entries of a nested metrics dict as (key, value) rows; tables and long structures left out."
-    for k, v in d.items():
-        key = f'{prefix}{k}'
-        if isinstance(v, dict):
-            if len(v) <= 12: yield from _flat(v, key + '.')
-        elif not (isinstance(v, str) and '\n' in v): yield key, _fmt(v)
-
-# %% ../nbs/10_pipeline.ipynb #2fe93e87
-_NOT_IN_TABLE = {'reference', 'protocols', 'videos', 'calibration', 'config', 'label_summary', 'tuning_videos',
-                 'skipped', 'rows', 'per_video', 'collected', 'problems', 'classes'}
-
-def _stage_section(st: str, m: dict) -> list:
-    "Markdown lines for one finished stage: its tables (reference, Table 4, Table 1), test scores, then scalar metrics."
-    from wsvseg.label import evaluation_table
-    lines = [f'## {st}', '']
-    if 'reference' in m:
-        r = m['reference']
-        lines += ['Reference segmenters on the test images (comp6 IoU, %):', '', r['image_table'], '',
-                  'Reference segmenters on the videos (Table 4 protocol, %):', '', r['video_table'], '']
-    if st == 'crawl' and 'classes' in m:  # the crawl (08_crawl): its summary table, then the seconds of each phase
-        from wsvseg.crawl import crawl_table
-        lines += ['Crawled (§4), per class:', '', crawl_table(m), '']
-    for p in m.get('protocols', {}):    # video labelling (05a_label): Table 4-like tables per protocol
-        n = m['protocols'][p]['n_frames']
-        lines += [f"Video segmentation, {p} ({n} frames of {m['n_videos']} videos not used for tuning; IoU, %):", '',
-                  evaluation_table(m, p, fmt='markdown'), '']
-    for k, v in m.items():
-        if isinstance(v, str) and '\n' in v: lines += [f'{k}:', '', v, '']
-    segs = _seg_results(m)
-    if segs:
-        b = segs.get('attention_baseline', {})
-        where = f"from {b['threshold_from']}" if 'threshold_from' in b else 'best on test'
-        names = {'test': st, 'attention_baseline': f"thresholded attention (t = {b.get('threshold')}, {where})"}
-        named = {names.get(k, k): v for k, v in segs.items()}
-        classes = list(next(iter(segs.values()))['iou'])
-        lines += ['Test images (IoU, %):', '', seg_table(named, classes, fmt='markdown'), '']
-    rows = list(_flat({k: v for k, v in m.items() if k not in _NOT_IN_TABLE | set(segs)}))
-    if rows: lines += ['| metric | value |', '|---|---|'] + [f'| {k} | {v} |' for k, v in rows] + ['']
-    return lines
-
-# %% ../nbs/10_pipeline.ipynb #9d0461f5
-def write_report(run: RunDir) -> Path:
-    "Write `report/report.md` from the stages that have finished, pictures copied beside it; returns its path."
-    out = run.stage('report')
-    lines = ['# wsvseg run report', '', f'Run folder: `{run.root}`', '']
-    for st in STAGES:
-        if st == 'report' or not run.is_done(st): continue
-        lines += _stage_section(st, run.read_metrics(st))
-        for pic in sorted(run.stage(st).glob('*.jpg')) + sorted(run.stage(st).glob('*.png')):
-            shutil.copyfile(pic, out/f'{st}-{pic.name}')
-            lines += [f'![{st}: {pic.stem}]({st}-{pic.name})', '']
-    with atomic_write(out/'report.md') as f: f.write('\n'.join(lines))
-    return out/'report.md'
-
 # %% ../nbs/10_pipeline.ipynb #6767b09d
 def _seg_row(r: dict) -> dict: return {'miou': r['miou'], 'iou': r['iou']}
 
 def collect_results(run: RunDir) -> dict:
     "A run's headline numbers as plain data (`results.json`), from which the README's tables are rendered."
+    from wsvseg.report import run_inputs
     m = {st: run.read_metrics(st) for st in STAGES if run.is_done(st)}
-    res = {'wall_s': {st: v.get('wall_s') for st, v in m.items()}}
+    res = {'wall_s': {st: v.get('wall_s') for st, v in m.items()}, 'inputs': run_inputs(run)}
     if 'world' in m: res['world'] = {k: m['world'].get(k) for k in ('kind', 'classes', 'size', 'counts')}
     if 'reference' in m:
         r = m['reference']['reference']
@@ -489,10 +419,12 @@ def collect_results(run: RunDir) -> dict:
 
 # %% ../nbs/10_pipeline.ipynb #7807f599
 def stage_report(run: RunDir, cfg: PipelineConfig) -> dict:
-    "Stage 'report': `report/report.md` and the run's headline numbers as `results.json` at the run's root."
+    "Stage 'report': `report/index.html` and `report/report.md` (`10a_report`), and `results.json` at the run's root."
+    from wsvseg.report import write_report
     res = collect_results(run)
     atomic_write_json(run.root/'results.json', res)
-    return dict(report=str(write_report(run)), results=str(run.root/'results.json'))
+    page = write_report(run)
+    return dict(report=str(page), markdown=str(page.parent/'report.md'), results=str(run.root/'results.json'))
 
 # %% ../nbs/10_pipeline.ipynb #51b892de
 PIPELINE = {   # stage: (function, the configuration tables it reads beyond those of the stages before it)
@@ -566,6 +498,6 @@ def run_pipeline(cfg: PipelineConfig, run, stages=None, force=(), log=log_line) 
         if stages and s not in stages: continue
         if s in rerun: discard_stage(run, s)
         out[s] = run_stage(run, s, PIPELINE[s][0], run, cfg, force=s in rerun or s == 'report', log=log)
-    report = f'; report: {run.root/"report"/"report.md"}' if 'report' in out else ''
+    report = f'; report: {run.root/"report"/"index.html"}' if 'report' in out else ''
     log(f'pipeline finished in {time.perf_counter() - t0:.1f} s{report}')
     return out

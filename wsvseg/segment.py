@@ -194,20 +194,22 @@ def segment_folder(encoder, decoder, images, out, cfg: SegmentConfig | None = No
 # %% ../nbs/07_segment.ipynb #5a6b7c8d
 def compare_figure(images: ImageSet, encoder, decoders: dict, n: int = 6, threshold: float = 0.5,
                    cfg: SegmentConfig | None = None, size: int | None = None, start: int = 0):
-    "A figure of `n` images from `start`: image, ground truth, attention at `threshold`, each of `decoders`."
+    "`n` images from `start`: image, ground truth, attention map, attention at `threshold`, each of `decoders`."
     import matplotlib.pyplot as plt
     cfg, pal = cfg or SegmentConfig(), voc_palette()
     idx = list(range(start, min(len(images), start + n)))
-    cols = ['image', 'ground truth', f'attention (t = {threshold:g})', *decoders]
+    cols = ['image', 'ground truth', 'attention map', f'attention (t = {threshold:g})', *decoders]
     fig, axes = plt.subplots(len(idx), len(cols), figsize=(2.2 * len(cols), 1.8 * len(idx)), squeeze=False)
     for r, i in enumerate(idx):
         img = images.image(i)
         cls = relevant_classes(encoder, img, cfg.class_threshold)[0]
         att = _image_attention(encoder, img, cls.tolist())
-        maps = [img, pal[images.label(i)], pal[attention_labels(att, cls, threshold)]]
+        heat = att.max(0).values.numpy() if len(att) else np.zeros(np.asarray(img).shape[:2], np.float32)
+        maps = [img, pal[images.label(i)], img, pal[attention_labels(att, cls, threshold)]]
         maps += [pal[segment_image(encoder, d, img, cfg, cls, size)] for d in decoders.values()]
         for c, (ax, m) in enumerate(zip(axes[r], maps)):
             ax.imshow(m); ax.set_xticks([]); ax.set_yticks([])
+            if c == 2: ax.imshow(heat, cmap='jet', alpha=0.5, vmin=0, vmax=1)
             if r == 0: ax.set_title(cols[c], fontsize=9)
     fig.tight_layout()
     return fig
