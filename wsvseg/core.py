@@ -301,6 +301,8 @@ class ComputeConfig:
     device: str = 'auto'              # 'auto', 'cpu', 'cuda' or 'cuda:N'; under torchrun, each process its GPU (DDP)
     workers: int = 2                  # processes labelling videos in parallel (each loads the encoder once)
     shard: str = '0/1'                # 'i/n': label only the i-th of n shares of the videos (array jobs on a cluster)
+    engine: str = 'process'           # labelling's parallelism: 'process' (a pool of `workers`) or 'ray' (Ray tasks)
+    address: str | None = None        # engine 'ray': the cluster to join ('auto', 'ray://head:10001'); None: local
     num_workers: int = 0              # data-loading processes while training
     progress: bool | None = None      # progress bars: None = when the output is a terminal
 

@@ -233,8 +233,50 @@ def _label_in_pool(todo, checkpoint, out, cfg: LabelConfig, workers: int, log) -
                                                          'not done, rerun to retry')
     return now, lost
 
+# %% ../nbs/05a_label.ipynb #ad0e1a02
+def _ray_module():
+    "The `ray` module, or a `ValueError` that says how to install it."
+    try: import ray
+    except ImportError:
+        raise ValueError("engine 'ray' needs Ray, an optional extra: pip install 'wsvseg[ray]'") from None
+    return ray
+
+def _start_ray(address: str | None = None, workers: int = 2):
+    "`ray`, connected: the instance this process started, else the cluster at `address`, else a new local one."
+    import os
+    ray = _ray_module()
+    if not ray.is_initialized():
+        local = address is None and not os.environ.get('RAY_ADDRESS')
+        ray.init(address=address, include_dashboard=False, logging_level='WARNING',
+                 **(dict(num_cpus=max(1, workers)) if local else {}))
+    return ray
+
+# %% ../nbs/05a_label.ipynb #ad0e1a04
+def _ray_work(checkpoint: str, src: VideoSource, out, cfg: LabelConfig) -> dict:
+    "One Ray task: label one video with the encoder this Ray worker process loaded on its first task."
+    if _WORKER.get('checkpoint') != checkpoint: _init_worker(checkpoint, 1); _WORKER['checkpoint'] = checkpoint
+    return _work(src, out, cfg)
+
+# %% ../nbs/05a_label.ipynb #ad0e1a06
+def _label_on_ray(todo, checkpoint, out, cfg: LabelConfig, workers: int, address, log) -> tuple:
+    "Label `todo` as Ray tasks of one CPU: ({name: brief}, {name: brief of a video whose task died})."
+    ray = _start_ray(address, workers)
+    task = ray.remote(num_cpus=1, max_retries=0)(_ray_work)
+    refs = {task.remote(str(checkpoint), v, out, cfg): v.name for v in todo}
+    now, lost, left = {}, {}, list(refs)
+    while left:
+        (ref,), left = ray.wait(left, num_returns=1)
+        name = refs[ref]
+        try: now[name] = _brief(ray.get(ref)); _log_video(log, name, now[name])
+        except Exception as e:          # the task or its worker died: the video is not done, a rerun retries it
+            e = getattr(e, 'cause', None) or e                              # a task's own exception, unwrapped
+            why = re.sub(r'\x1b\[[0-9;]*m', '', ' '.join(str(e).split()))[:300]
+            lost[name] = dict(status='lost', message=f'Ray task failed ({type(e).__name__}: {why}); '
+                                                     'not done, rerun to retry')
+    return now, lost
+
 # %% ../nbs/05a_label.ipynb #f6a7b8ca
-def _shard_summary(shard, mine, done, now, lost, wall, workers) -> dict:
+def _shard_summary(shard, mine, done, now, lost, wall, workers, engine: str = 'process') -> dict:
     "What one call of `label_videos` did: counts by status, per-video status and message, throughput."
     per = {**done, **now, **lost}
     counts = {s: sum(1 for r in per.values() if r['status'] == s) for s in ('labelled', 'irrelevant', 'error', 'lost')}
@@ -242,14 +284,16 @@ def _shard_summary(shard, mine, done, now, lost, wall, workers) -> dict:
     return dict(shard=f'{shard[0]}/{shard[1]}', videos=len(mine), labelled_now=len(now), skipped=len(done),
                 counts=counts, frames_now=frames, wall_s=round(wall, 3),
                 frames_per_s=round(frames / wall, 3) if wall > 0 and frames else None, workers=workers,
-                problems={k: r['message'] for k, r in per.items() if r['status'] in ('error', 'lost')},
+                engine=engine, problems={k: r['message'] for k, r in per.items() if r['status'] in ('error', 'lost')},
                 per_video={k: per[k] for k in sorted(per)})
 
 # %% ../nbs/05a_label.ipynb #33c4e216
 def label_videos(videos, checkpoint, run, cfg: LabelConfig | None = None, workers: int = 2, shard=(0, 1),
-                 redo_errors: bool = False, log=None) -> dict:
+                 redo_errors: bool = False, log=None, engine: str = 'process', address: str | None = None) -> dict:
     "Label the `videos` ([VideoSource]) of `shard` (i, n) into `run`/videoseg, skipping videos done: the summary."
     cfg, log = cfg or LabelConfig(), log or (lambda s: None)
+    if engine not in ('process', 'ray'): raise ValueError(f"engine must be 'process' or 'ray', not {engine!r}")
+    if engine == 'ray': _ray_module()                                     # missing: say so before any work
     run = run if isinstance(run, RunDir) else RunDir(run)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file(): raise DataError(f'{checkpoint}: encoder checkpoint not found')
@@ -258,11 +302,13 @@ def label_videos(videos, checkpoint, run, cfg: LabelConfig | None = None, worker
     i, n = parse_shard(shard)
     mine = shard_videos(videos, (i, n))
     done, todo = _partition(mine, out, redo_errors)
-    log(f'shard {i}/{n}: {len(mine)} videos, {len(done)} done already, {len(todo)} to label with {workers} worker(s)')
+    how = 'as Ray tasks' if engine == 'ray' else f'with {workers} worker(s)'
+    log(f'shard {i}/{n}: {len(mine)} videos, {len(done)} done already, {len(todo)} to label {how}')
     now, lost, t0 = {}, {}, time.perf_counter()
-    if todo and (workers <= 1 or len(todo) == 1): now = _label_here(todo, checkpoint, out, cfg, log)
+    if todo and engine == 'ray': now, lost = _label_on_ray(todo, checkpoint, out, cfg, workers, address, log)
+    elif todo and (workers <= 1 or len(todo) == 1): now = _label_here(todo, checkpoint, out, cfg, log)
     elif todo: now, lost = _label_in_pool(todo, checkpoint, out, cfg, workers, log)
-    summary = _shard_summary((i, n), mine, done, now, lost, time.perf_counter() - t0, workers)
+    summary = _shard_summary((i, n), mine, done, now, lost, time.perf_counter() - t0, workers, engine)
     atomic_write_json(out/'shards'/f'{i}-of-{n}.json', summary)
     return summary
 
@@ -501,20 +547,21 @@ def _log_report(res: dict, log):
 def _scored(v) -> bool: return v is not None and not math.isnan(v)   # None: stored NaN
 
 def label_world_report(world, checkpoint, run, n_tune: int | None = None, workers: int = 2, grid=None,
-                       cfg: LabelConfig | None = None, log=print) -> dict:
+                       cfg: LabelConfig | None = None, log=print, engine: str = 'process', address=None) -> dict:
     "Calibrate attention on the world's first `n_tune` videos, label the others with the best, score them: metrics."
     cfg = cfg or LabelConfig()
     n_tune = cfg.n_tune if n_tune is None else n_tune
     tune, test = (lambda o: (o[:n_tune], o[n_tune:]))(_world_order(list_videos(world, 'davis')[1]))
     run = run if isinstance(run, RunDir) else RunDir(run)
-    tuned = label_videos(tune, checkpoint, run.root/'tune', cfg, workers=workers)
+    how = dict(workers=workers, engine=engine, address=address)
+    tuned = label_videos(tune, checkpoint, run.root/'tune', cfg, **how)
     ranked = [r for r in calibrate_attention(run.root/'tune', tune, grid) if not math.isnan(r[0])]
     if ranked: log(f'calibration on {len(tune)} tuning videos ({tune[0].name} .. {tune[-1].name}): best {ranked[0]}')
     else:   # e.g. an encoder so weak that the filter keeps no tuning frame: the default calibration, and say so
         vs = cfg.videoseg
         log(f'{run.root/"tune"}: no tuning video was labelled (see its videoseg/videos/*.json); '
             f'default calibration {vs.attention_range}, {vs.attention_norm!r} used')
-    lab = label_videos(test, checkpoint, run, _calibrated(cfg, ranked[0]) if ranked else cfg, workers=workers)
+    lab = label_videos(test, checkpoint, run, _calibrated(cfg, ranked[0]) if ranked else cfg, **how)
     tres = evaluate_labels(run.root/'tune', tune, ablations=False)       # attention's threshold: from the tuning videos
     best = {p: x['rows']['attention (best threshold)'] for p, x in tres['protocols'].items()}
     at = {p: (r['normalised_per'], r['threshold']) for p, r in best.items() if _scored(r['class_average'])}

@@ -165,6 +165,9 @@ def crawl_on(checkpoint, run: RunDir, cfg: CrawlConfig, compute: ComputeConfig |
     "§4 for the classes of `cfg` (default: every class of the encoder) into `run`/crawl, scored by the encoder."
     from wsvseg.crawl import crawl
     compute = compute or ComputeConfig()
+    if compute.engine != 'process':     # the crawl is one process (one yt-dlp session, one SQLite state): --shard
+        log(f'crawl: engine {compute.engine!r} applies to labelling; the crawl runs in this process (spread it with '
+            '--shard i/n)')
     score, classes = encoder_scorer(checkpoint)          # crawl checks `cfg.classes` against the encoder's
     return crawl(score, classes, run, cfg, shard=compute.shard, log=log, progress=compute.progress)
 
@@ -182,7 +185,7 @@ def label_folder(videos, checkpoint, run: RunDir, cfg: LabelConfig, compute: Com
     kind, srcs = list_videos(videos, kind)
     log(f'{videos}: {len(srcs)} videos ({kind})')
     s = label_videos(srcs, checkpoint, run, cfg, workers=compute.workers, shard=compute.shard,
-                     redo_errors=redo_errors, log=log)
+                     redo_errors=redo_errors, log=log, engine=compute.engine, address=compute.address)
     c = s['counts']
     log(f"shard {s['shard']}: {c['labelled']} labelled, {c['irrelevant']} without relevant frames, "
         f"{c['error']} errors, {c['lost']} lost; {s['labelled_now']} now, {s['skipped']} done before; "
@@ -196,7 +199,8 @@ def stage_videoseg(run: RunDir, cfg: PipelineConfig) -> dict:
     ckpt = needs(run.root/'encoder'/'encoder.pt', 'encoder checkpoint', 'encoder')
     world, root = cfg.inputs.videos == 'world', videos_root(run, cfg)
     if world: m = label_world_report(root, ckpt, run.root, n_tune=cfg.label.n_tune, workers=cfg.compute.workers,
-                                     cfg=cfg.label, log=log_line)
+                                     cfg=cfg.label, log=log_line, engine=cfg.compute.engine,
+                                     address=cfg.compute.address)
     else: m = label_folder(root, ckpt, run, cfg.label, cfg.compute, cfg.inputs.video_kind)
     import matplotlib; matplotlib.use('Agg')
     done = [s for s in list_videos(root, 'davis' if world else cfg.inputs.video_kind)[1]
