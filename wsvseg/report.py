@@ -15,7 +15,7 @@ import markdown
 import numpy as np
 from matplotlib.figure import Figure
 
-from .core import STAGES, RunDir, atomic_write
+from .core import STAGES, InputsConfig, RunDir, atomic_write, config_to_dict
 from .evaluate import format_table, seg_table, short_name, video_table
 
 # %% ../nbs/10a_report.ipynb #a99814c6
@@ -24,10 +24,8 @@ def finished_metrics(run: RunDir) -> dict:
     return {st: run.read_metrics(st) for st in STAGES if st != 'report' and run.is_done(st)}
 
 def run_inputs(run: RunDir) -> dict:
-    "The run's `[inputs]` table from its `config.json` (images, videos, ...), or the built-in world's when absent."
-    p = run.root/'config.json'
-    cfg = json.loads(p.read_text()) if p.exists() else {}
-    return {'images': 'world', 'videos': 'world', **cfg.get('inputs', {})}
+    "The run's `[inputs]` table (its `config.json`), or `InputsConfig`'s defaults (the built-in world) without one."
+    return config_to_dict(run.load_config().inputs if (run.root/'config.json').exists() else InputsConfig())
 
 # %% ../nbs/10a_report.ipynb #3e48d65f
 def video_set(inputs: dict) -> str:
@@ -182,9 +180,9 @@ def _figure(fig, path: Path) -> Path:
 def _md_figure(name: str, caption: str) -> list:
     return [f'![{caption}]({name})', '', f'*{caption}*', '']
 
-def report_markdown(run: RunDir, out: Path) -> str:
-    "The report as Markdown (the paper's tables, filter, timings, figures), writing its figures into `out`."
-    m, inputs = finished_metrics(run), run_inputs(run)
+def report_markdown(run: RunDir, m: dict, out: Path) -> str:
+    "The report as Markdown from the finished stages' metrics `m`: tables, filter, timings, figures (drawn into `out`)."
+    inputs = run_inputs(run)
     w = m.get('world', {})
     lines = ['# wsvseg run report', '',
              f"Run folder `{run.root}`; images: `{inputs['images']}`, videos: `{inputs['videos']}`"
@@ -301,12 +299,11 @@ def _with_toc(body: str, toc: str) -> str:
 # %% ../nbs/10a_report.ipynb #e3501b6c
 def write_report(run: RunDir) -> Path:
     "Write `report/index.html` (one self-contained page) and its Markdown twin `report/report.md`; the HTML's path."
-    out = run.stage('report')
-    for st in STAGES:
-        if st == 'report' or not run.is_done(st): continue
+    out, m = run.stage('report'), finished_metrics(run)
+    for st in m:
         for pic in sorted(run.stage(st).glob('*.jpg')) + sorted(run.stage(st).glob('*.png')):
             shutil.copyfile(pic, out/f'{st}-{pic.name}')
-    text = report_markdown(run, out) + '\n' + '\n'.join(metrics_appendix(finished_metrics(run)))
+    text = report_markdown(run, m, out) + '\n' + '\n'.join(metrics_appendix(m))
     with atomic_write(out/'report.md') as f: f.write(text)
     with atomic_write(out/'index.html') as f: f.write(markdown_to_html(text, out))
     return out/'index.html'
