@@ -23,17 +23,18 @@ def copy_picture(run: Path, rows: int = 3):
     "The top `rows` rows of the run report's segmentation figure as the README's picture (rows split at white gaps)."
     import numpy as np
     from PIL import Image
-    im = np.asarray(Image.open(run/'report'/'segment-examples.jpg').convert('L'))
+    pic = Image.open(run/'report'/'segment-examples.jpg').convert('RGB')
+    im = np.asarray(pic.convert('L'))
     ink = (im < 235).mean(1) > 0.01                           # lines that hold some of a row's pictures
     starts = np.flatnonzero(ink[1:] & ~ink[:-1]) + 1          # where a block of ink begins after white
     ends = np.flatnonzero(ink[:-1] & ~ink[1:]) + 1
     cut = ends[ends > starts[min(rows, len(starts) - 1)]][0] if len(starts) > rows else len(im)
-    Image.open(run/'report'/'segment-examples.jpg').convert('RGB').crop((0, 0, im.shape[1], int(cut) + 4)).save(
-        PICTURE, quality=88)
+    pic.crop((0, 0, im.shape[1], int(cut) + 4)).save(PICTURE, quality=88)
     shutil.copyfile(run/'report'/'segment-examples.jpg', ROOT/'nbs'/'images'/'world-segment-examples.jpg')  # 07_segment
 BLOCK = re.compile(r'(<!-- results:([\w.]+) -->\n)(.*?)(<!-- /results -->)', re.S)   # NAME or RUN.NAME
 
 def _pct(v): return '—' if v is None else f'{100 * v:.1f}'
+def _minutes(res: dict) -> float: return sum(x for x in res['wall_s'].values() if x) / 60   # the stages' wall_s
 
 def table1(res: dict) -> str:
     "Table 1 of the run: per-class IoU and mIoU (%) of every row, and where the baseline's threshold came from."
@@ -66,14 +67,13 @@ def demo(res: dict) -> str:
     p = v['protocols']['object frames']
     full, att = p['rows']['full energy'], _attention_row(p)
     dec, ceil = t['decoder (video masks)']['miou'], t.get('ceiling (image GT masks)', {}).get('miou')
-    wall = sum(x for x in res['wall_s'].values() if x)
     lines = [f"- **Encoder (§3.1):** test mAP {e['mAP']:.4f}.",
              f"- **Video labelling (§3.2):** on the {v['n_videos']} videos not used for calibration, object frames "
              f"({p['n_frames']}), the graph cut scores {_pct(full['class_average'])} class-average IoU against "
              f"{_pct(att['class_average'])} for attention thresholded at {att.get('threshold')} "
              f"({'chosen on the tuning videos' if 'threshold_from' in att else 'its best threshold'}).",
              '- **Table 1 (§5.2.1)**, test images, IoU (%) per class and mIoU:', '', table1(res), '']
-    if ceil: lines.append(f'The decoder reaches {100 * dec / ceil:.0f}% of the ceiling; the stages took {wall / 60:.1f} minutes '
+    if ceil: lines.append(f'The decoder reaches {100 * dec / ceil:.0f}% of the ceiling; the stages took {_minutes(res):.1f} minutes '
                           'of wall time in all (the sum of their `wall_s`).')
     return '\n'.join(lines)
 
@@ -82,8 +82,7 @@ def setup(res: dict) -> str:
     e, v = res['encoder'], res['videoseg']
     p, f = v['protocols']['object frames'], v['filter']
     full, att = p['rows']['full energy'], _attention_row(p)
-    wall = sum(x for x in res['wall_s'].values() if x)
-    return (f"The run took {wall / 60:.1f} minutes of stage time on 2 CPU cores. Encoder: test mAP {e['mAP']:.4f}. Video "
+    return (f"The run took {_minutes(res):.1f} minutes of stage time on 2 CPU cores. Encoder: test mAP {e['mAP']:.4f}. Video "
             f"masks: on the {v['n_videos']} videos not used for calibration, the graph cut scores "
             f"{_pct(full['class_average'])} class-average IoU on the {p['n_frames']} object frames (attention at its best "
             f"threshold: {_pct(att['class_average'])}); the filter keeps {_pct(f['relevant_kept'])}% of the relevant frames "
@@ -102,7 +101,6 @@ def photo(res: dict) -> str:
     a, p = e.get('attention', {}), v['protocols']['object frames']
     full, att = p['rows']['full energy'], _attention_row(p)
     times = ', '.join(f'{k} {x / 60:.1f}' for k, x in res['wall_s'].items() if x)
-    wall = sum(x for x in res['wall_s'].values() if x)
     lines = [f"- **World:** {len(w.get('classes', []))} classes ({', '.join(w.get('classes', []))}), "
              f"{w.get('counts', {}).get('images_train')} train and {w.get('counts', {}).get('images_test')} test images, "
              f"{w.get('counts', {}).get('videos')} videos, {'×'.join(map(str, w.get('size', [])))} pixels.",
@@ -117,7 +115,7 @@ def photo(res: dict) -> str:
              f"{_pct(att['class_average'])} for attention thresholded at {att.get('threshold')} (chosen on the tuning "
              "videos); each unary left out:", '', videoseg(res), '',
              '- **Table 1 (§5.2.1)**, test images, IoU (%) per class and mIoU:', '', table1(res), '',
-             f'Minutes per stage: {times}; {wall / 60:.1f} in all.']
+             f'Minutes per stage: {times}; {_minutes(res):.1f} in all.']
     return '\n'.join(lines)
 
 def photo_bars(res: dict) -> str:
@@ -162,11 +160,10 @@ def photo_why(res: dict) -> str:
 def headline(res: dict) -> str:
     "The README's opening: the demo report's picture (copied by --from) and Table 1 in the paper's layout (§5.2.1)."
     from wsvseg.report import table1 as paper_table1
-    wall = sum(x for x in res['wall_s'].values() if x)
     alt = 'Test images: ground truth, attention map, thresholded attention, decoder, decoder + DA'
     return (f"![{alt}]({PICTURE_LINK})\n\n"
             f"Table 1 of `make demo` (mIoU %, {res['world']['counts']['images_test']} test images of the built-in world, "
-            f"{wall / 60:.1f} minutes on 2 CPU cores):\n\n" + paper_table1(res['table1'], res.get('inputs', {})))
+            f"{_minutes(res):.1f} minutes on 2 CPU cores):\n\n" + paper_table1(res['table1'], res.get('inputs', {})))
 
 def times(res: dict) -> str:
     "How long the run took: its stages' `wall_s`, the longest first (the README's and `11_cli`'s time lines)."
