@@ -18,14 +18,15 @@ from .core import (DecoderConfig, Vocab, VOC, RunDir, seed_everything, atomic_pa
 from .data import (DataError, ImageSet, load_image, load_label_png, find_mask_folder, find_frame_folder,
                          video_labels, read_record, VideoReader, VIDEO_SUFFIXES)
 from .train import (WeightsError, unwrap, write_checkpoint, read_checkpoint, check_resume, restore, device_plan,
-                          stop_epoch, show_progress, epoch_lines, fit)
+                          stop_epoch, show_progress, epoch_lines, fit, Memo)
 from .encoder import as_batch, resize_batch, multiscale_attention, normalize_attention
 
 # %% auto #0
-__all__ = ['INPUTS', 'DECODER_FORMAT', 'encoder_stages', 'stage_channels', 'level_widths', 'Decoder', 'working_size',
-           'class_attention', 'SegExamples', 'binary_target', 'class_target', 'video_examples', 'image_examples',
-           'segmentation_loss', 'decoder_forward', 'build_decoder', 'save_decoder', 'read_decoder_checkpoint',
-           'load_decoder', 'augment_example', 'attention_cache', 'train_decoder', 'foreground_probability']
+__all__ = ['INPUTS', 'DECODER_FORMAT', 'ATTENTION_MEMO_BYTES', 'encoder_stages', 'stage_channels', 'level_widths', 'Decoder',
+           'working_size', 'class_attention', 'SegExamples', 'binary_target', 'class_target', 'video_examples',
+           'image_examples', 'segmentation_loss', 'decoder_forward', 'build_decoder', 'save_decoder',
+           'read_decoder_checkpoint', 'load_decoder', 'augment_example', 'weights_digest', 'attention_cache',
+           'train_decoder', 'frame_attention', 'foreground_probability']
 
 # %% ../nbs/06_decoder.ipynb #5006257a
 INPUTS = ('attention', 'attention+features')
@@ -377,13 +378,17 @@ def _file_digest(path, chunk: int = 1 << 20) -> bytes:
         while b := f.read(chunk): h.update(b)
     return h.digest()
 
+def weights_digest(model) -> str:
+    "SHA-256 of a model's weights and buffers (names and float32 values): what its outputs depend on."
+    h = hashlib.sha256()
+    for k, v in unwrap(model).state_dict().items():
+        h.update(k.encode()); h.update(v.detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()
+
 def _examples_key(ex: SegExamples, encoder, encoder_path=None) -> str:
     "SHA-256 of what `ex`'s attention depends on: encoder file (or weights), image files (or images), classes, sizes."
     h = hashlib.sha256(b'wsvseg.attention/2')
-    if encoder_path is not None: h.update(_file_digest(encoder_path))
-    else:
-        for k, v in unwrap(encoder).state_dict().items():
-            h.update(k.encode()); h.update(v.detach().cpu().float().numpy().tobytes())
+    h.update(_file_digest(encoder_path) if encoder_path is not None else weights_digest(encoder).encode())
     files = {}
     for k in range(len(ex)):
         src = ex.sources[k] if ex.sources is not None else None
@@ -392,6 +397,10 @@ def _examples_key(ex: SegExamples, encoder, encoder_path=None) -> str:
         h.update(files[src])
     h.update(np.ascontiguousarray(ex.classes).tobytes()); h.update(repr((ex.size, ex.targets.shape)).encode())
     return h.hexdigest()
+
+# %% ../nbs/06_decoder.ipynb #5a62beb8
+ATTENTION_MEMO_BYTES = 1 << 30                     # training attention kept in memory across trainings (speed only)
+_ATTENTION = Memo(ATTENTION_MEMO_BYTES)
 
 # %% ../nbs/06_decoder.ipynb #35fff884
 def _read_cache(path, key: str, shape) -> np.ndarray | None:
@@ -405,18 +414,24 @@ def _read_cache(path, key: str, shape) -> np.ndarray | None:
     return None
 
 # %% ../nbs/06_decoder.ipynb #2d6dd738
-def attention_cache(ex: SegExamples, encoder, path=None, batch_size: int = 16, progress: bool = False,
-                    encoder_path=None) -> np.ndarray:
-    "α^c of every example (N, S, S) as uint8 (255 = the map's maximum); read from / written atomically to `path`."
+def _compute_attention(ex: SegExamples, encoder, batch_size: int = 16, progress: bool = False) -> np.ndarray:
+    "α^c of every example (N, S, S) as uint8 (255 = the map's maximum), in batches on the encoder's device."
     from tqdm.auto import tqdm
-    key = _examples_key(ex, encoder, encoder_path)
-    if (out := _read_cache(path, key, ex.targets.shape)) is not None: return out
     dev = next(unwrap(encoder).parameters()).device
     out = np.zeros(ex.targets.shape, np.uint8)
     for i in tqdm(range(0, len(ex), batch_size), desc='attention', disable=not progress, leave=False):
         x = torch.from_numpy(ex.images[i:i + batch_size]).permute(0, 3, 1, 2).float().div(255).to(dev)
         a = class_attention(encoder, x, ex.classes[i:i + batch_size], batch_size=batch_size)
         out[i:i + len(x)] = (a[:, 0].cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    return out
+
+def attention_cache(ex: SegExamples, encoder, path=None, batch_size: int = 16, progress: bool = False,
+                    encoder_path=None) -> np.ndarray:
+    "α^c of every example (N, S, S) as uint8: from `path`, else from this process's memo, else computed; kept in both."
+    key = _examples_key(ex, encoder, encoder_path)
+    if (out := _read_cache(path, key, ex.targets.shape)) is not None: return _ATTENTION.put(key, out)
+    if (out := _ATTENTION.get(key)) is None:
+        out = _ATTENTION.put(key, _compute_attention(ex, encoder, batch_size, progress))
     if path is not None:
         with atomic_path(path) as tmp:
             with open(tmp, 'wb') as f: np.savez(f, attention=out, key=np.array(key))
@@ -470,7 +485,7 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
             loss = lambda net, x, a, t: segmentation_loss(decoder_forward(net, encoder, x, a), t)
             view = _DecoderView(examples, att, cfg)
             history = fit(model, opt, view, loss, plan, cfg.epochs, cfg.batch_size, start, end, history, cfg.seed,
-                          num_workers, save, stage, show, epoch_lines(plan, progress))
+                          num_workers, save, stage, show, epoch_lines(plan, progress), load_threads=1)
         history = {'train_loss': [], 'epoch_seconds': [], **history}
         if end >= cfg.epochs and plan.is_main and (start < end or not final.exists()):
             save_decoder(final, model, None, cfg.epochs, cfg, options, classes, history)
@@ -478,6 +493,13 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
         return model.eval(), history
 
 # %% ../nbs/06_decoder.ipynb #6ecf3403
+@torch.no_grad()
+def frame_attention(encoder, image, classes, S: int) -> torch.Tensor:
+    "α^c (k, 1, S, S) of one image (H, W, 3) uint8 resized to S × S, for the k class indices `classes`, each max 1."
+    dev = next(unwrap(encoder).parameters()).device
+    x = resize_batch(as_batch(np.asarray(image)), (S, S)).to(dev)
+    return normalize_attention(multiscale_attention(encoder, x, classes=[int(c) for c in classes]))[0][:, None]
+
 @torch.no_grad()
 def foreground_probability(encoder, decoder, image, classes, size: int | None = None, att=None) -> torch.Tensor:
     "P(fg | class c) (k, H, W) of one image (H, W, 3) uint8 for the k class indices `classes`: f_dec(α^c), resized."
@@ -489,8 +511,7 @@ def foreground_probability(encoder, decoder, image, classes, size: int | None = 
     if not cls: return torch.zeros(0, H, W)
     S = working_size(encoder, size, d.factor)
     x = resize_batch(as_batch(img), (S, S)).to(dev)
-    if att is None: att = normalize_attention(multiscale_attention(encoder, x, classes=cls))[0][:, None]
-    a = att.to(dev)
+    a = (frame_attention(encoder, img, cls, S) if att is None else att).to(dev)    # `att`: frame_attention's, kept
     was = d.training; d.eval()
     try:
         if d.inputs == 'attention': logits = d(a)

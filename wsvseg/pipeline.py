@@ -165,11 +165,9 @@ def crawl_on(checkpoint, run: RunDir, cfg: CrawlConfig, compute: ComputeConfig |
     "§4 for the classes of `cfg` (default: every class of the encoder) into `run`/crawl, scored by the encoder."
     from wsvseg.crawl import crawl
     compute = compute or ComputeConfig()
-    if compute.engine != 'process':     # the crawl is one process (one yt-dlp session, one SQLite state): --shard
-        log(f'crawl: engine {compute.engine!r} applies to labelling; the crawl runs in this process (spread it with '
-            '--shard i/n)')
     score, classes = encoder_scorer(checkpoint)          # crawl checks `cfg.classes` against the encoder's
-    return crawl(score, classes, run, cfg, shard=compute.shard, log=log, progress=compute.progress)
+    return crawl(score, classes, run, cfg, shard=compute.shard, log=log, progress=compute.progress,
+                 engine=compute.engine, address=compute.address, checkpoint=checkpoint, workers=compute.workers)
 
 def stage_crawl(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'crawl': web videos of every class into `crawl/clips/<class>/` for the labeller."
@@ -287,7 +285,7 @@ def adapt_on(data, encoder, decoder, run: RunDir, cfg: AdaptConfig, seg: Segment
     dcfg, S = config_from_dict(DecoderConfig, st['config'], str(decoder)), st['options'].get('size')
     splits, t0 = load_image_splits(data, check_counts=check_counts), time.perf_counter()
     dec, info = adapt(enc, dec, classes, splits['train'], run, cfg, dcfg, seg, size=S, device=compute.device,
-                      progress=compute.progress)
+                      progress=compute.progress, encoder_path=encoder)
     m = dict(data=str(data), encoder=str(encoder), decoder=str(decoder), config=config_to_dict(cfg), rounds=info,
              final_decoder=str(run.root/'adapt'/f'round{cfg.rounds}'/'decoder.pt'))
     if 'test' in splits: m['test'] = evaluate_segmentation(enc, dec.cpu(), splits['test'], seg, size=S)

@@ -14,15 +14,17 @@ import torch
 from .core import DecoderConfig, SegmentConfig, AdaptConfig, EvalConfig, RunDir, IGNORE_INDEX
 from .data import (DataError, ImageSet, list_images, load_image, load_label_png, save_label_png, save_image,
                          voc_palette)
-from .train import unwrap
+from .train import unwrap, Memo
 from .encoder import class_scores, multiscale_attention, normalize_attention
-from .decoder import image_examples, train_decoder, foreground_probability, working_size
+import hashlib
+from .decoder import (image_examples, train_decoder, foreground_probability, working_size, frame_attention,
+                           weights_digest)
 from .evaluate import SegConfusion
 
 # %% auto #0
-__all__ = ['label_from_probabilities', 'relevant_classes', 'segment_image', 'attention_labels', 'attention_confusions',
-           'segmentation_result', 'evaluate_segmentation', 'attention_baseline', 'pseudo_labels', 'adapt', 'overlay',
-           'segment_folder', 'compare_figure']
+__all__ = ['SEGMENT_MEMO_BYTES', 'label_from_probabilities', 'relevant_classes', 'encoder_view', 'segment_image',
+           'attention_labels', 'attention_confusions', 'segmentation_result', 'evaluate_segmentation',
+           'attention_baseline', 'pseudo_labels', 'adapt', 'overlay', 'segment_folder', 'compare_figure']
 
 # %% ../nbs/07_segment.ipynb #b6c3a1f0
 def label_from_probabilities(probs, classes, background_threshold: float = 0.5) -> np.ndarray:
@@ -43,13 +45,26 @@ def relevant_classes(encoder, image, class_threshold: float = 0.5) -> tuple:
     return np.flatnonzero(s > class_threshold), s
 
 # %% ../nbs/07_segment.ipynb #ccd41d3a
+SEGMENT_MEMO_BYTES = 512 << 20      # what f_enc gives each image, kept across evaluations in one process (speed only)
+_VIEWS = Memo(SEGMENT_MEMO_BYTES)
+
+def encoder_view(encoder, image, S: int, class_threshold: float = 0.5, classes=None, weights: str | None = None):
+    "(class indices, their α^c (k, 1, S, S) or None): f_enc's part of §3.4; kept per encoder `weights` digest if given."
+    img = np.ascontiguousarray(image)
+    key = None if weights is None else (weights, hashlib.sha256(img).hexdigest(), img.shape, S,
+                                        class_threshold if classes is None else tuple(int(c) for c in classes))
+    if (hit := _VIEWS.get(key)) is not None: return hit
+    cls = (relevant_classes(encoder, img, class_threshold)[0] if classes is None
+           else np.asarray(classes, np.int64).reshape(-1))
+    return _VIEWS.put(key, (cls, frame_attention(encoder, img, cls, S) if len(cls) else None))
+
 def segment_image(encoder, decoder, image, cfg: SegmentConfig | None = None, classes=None,
-                  size: int | None = None) -> np.ndarray:
+                  size: int | None = None, weights: str | None = None) -> np.ndarray:
     "§3.4 on one image (H, W, 3) uint8: classes above threshold (or `classes`), f_dec(α^c) each, pixel-wise max."
     cfg = cfg or SegmentConfig()
-    cls = (relevant_classes(encoder, image, cfg.class_threshold)[0] if classes is None
-           else np.asarray(classes, np.int64).reshape(-1))
-    P = foreground_probability(encoder, decoder, image, cls, size)
+    S = working_size(encoder, size, unwrap(decoder).factor)
+    cls, att = encoder_view(encoder, image, S, cfg.class_threshold, classes, weights)
+    P = foreground_probability(encoder, decoder, image, cls, size, att=att)
     return label_from_probabilities(P, cls, cfg.background_threshold)
 
 # %% ../nbs/07_segment.ipynb #1c84d5ff
@@ -125,7 +140,7 @@ def pseudo_labels(encoder, decoder, images: ImageSet, cfg: SegmentConfig | None 
 # %% ../nbs/07_segment.ipynb #4f0c8e4b
 def adapt(encoder, decoder, classes, images: ImageSet, run, cfg: AdaptConfig | None = None,
           dcfg: DecoderConfig | None = None, seg: SegmentConfig | None = None, size: int | None = None,
-          device: str = 'auto', progress: bool | None = None) -> tuple:
+          device: str = 'auto', progress: bool | None = None, encoder_path=None) -> tuple:
     "§5.2.1: `cfg.rounds` rounds of (pseudo-label `images`, fine-tune the decoder on them): (decoder, info per round)."
     d = unwrap(decoder)   # the architecture is the decoder's; `dcfg` gives the rest (batch size, augmentation, seed)
     cfg = cfg or AdaptConfig()
@@ -137,7 +152,8 @@ def adapt(encoder, decoder, classes, images: ImageSet, run, cfg: AdaptConfig | N
         maps = pseudo_labels(encoder, decoder, images, seg, size, out/'labels', progress=bool(progress))
         ex = image_examples(images, S, labels=maps)
         decoder, hist = train_decoder(ex, encoder, classes, run, replace(dcfg, epochs=cfg.epochs, lr=cfg.lr),
-                                      stage='adapt', sub=f'round{r}', init=decoder, device=device, progress=progress)
+                                      stage='adapt', sub=f'round{r}', init=decoder, device=device, progress=progress,
+                                      encoder_path=encoder_path)
         info.append(dict(round=r, n_examples=len(ex), foreground=ex.foreground_fraction(),
                          train_loss=hist['train_loss'], seconds=round(time.perf_counter() - t0, 1)))
     return decoder, info
@@ -197,7 +213,7 @@ def compare_figure(images: ImageSet, encoder, decoders: dict, n: int = 6, thresh
     "`n` images from `start`: image, ground truth, attention map, attention at `threshold`, each of `decoders`."
     import matplotlib.pyplot as plt
     cfg, pal = cfg or SegmentConfig(), voc_palette()
-    idx = list(range(start, min(len(images), start + n)))
+    idx, w = list(range(start, min(len(images), start + n))), weights_digest(encoder)
     cols = ['image', 'ground truth', 'attention map', f'attention (t = {threshold:g})', *decoders]
     fig, axes = plt.subplots(len(idx), len(cols), figsize=(2.2 * len(cols), 1.8 * len(idx)), squeeze=False)
     for r, i in enumerate(idx):
@@ -206,7 +222,7 @@ def compare_figure(images: ImageSet, encoder, decoders: dict, n: int = 6, thresh
         att = _image_attention(encoder, img, cls.tolist())
         heat = att.max(0).values.numpy() if len(att) else np.zeros(np.asarray(img).shape[:2], np.float32)
         maps = [img, pal[images.label(i)], img, pal[attention_labels(att, cls, threshold)]]
-        maps += [pal[segment_image(encoder, d, img, cfg, cls, size)] for d in decoders.values()]
+        maps += [pal[segment_image(encoder, d, img, cfg, cls, size, w)] for d in decoders.values()]
         for c, (ax, m) in enumerate(zip(axes[r], maps)):
             ax.imshow(m); ax.set_xticks([]); ax.set_yticks([])
             if c == 2: ax.imshow(heat, cmap='jet', alpha=0.5, vmin=0, vmax=1)
