@@ -6,9 +6,9 @@ and scored, and the frames within ±2 s of the best key-frames become the clips 
 
 # %% ../nbs/08_crawl.ipynb #b9125e9a
 from __future__ import annotations
-import hashlib, io, re, sqlite3, sys, time, urllib.parse
+import hashlib, io, re, sqlite3, sys, time, urllib.parse, uuid
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
@@ -534,25 +534,157 @@ def _progress(rows: list, desc: str, progress=None):
     from tqdm.auto import tqdm
     return tqdm(rows, desc=desc, total=len(rows))
 
+# %% ../nbs/08_crawl.ipynb #e5970249
+class _StateLog:
+    "A result's state inside a Ray task: reads answered from the row it was sent, writes recorded for the driver."
+    def __init__(self, row: dict, keyframes=()):
+        self.row, self.kf, self.calls = dict(row), [tuple(k) for k in keyframes], []
+    def get(self, cls: str, vid: str) -> dict: return dict(self.row)
+    def keyframes(self, cls: str, vid: str) -> list: return list(self.kf)
+    def update(self, cls: str, vid: str, **values):
+        self.row.update(values); self.calls.append(('update', (cls, vid), values))
+    def fail(self, cls: str, vid: str, phase: str, reason: str, error: str = ''):
+        self.row.update(status='failed', phase=phase, reason=reason, error=str(error)[:2000])
+        self.calls.append(('fail', (cls, vid, phase, reason, str(error)), {}))
+    def set_keyframes(self, cls: str, vid: str, times, scores, kept):
+        times, scores, kept = [float(t) for t in times], [float(s) for s in scores], [int(k) for k in kept]
+        self.kf, self.row['status'] = sorted(zip(times, scores, kept)), 'keyframed'
+        self.calls.append(('set_keyframes', (cls, vid, times, scores, kept), {}))
+    def add_clip(self, cls: str, vid: str, k: int, path, t0: float, t1: float, frames: int):
+        self.calls.append(('add_clip', (cls, vid, int(k), str(path), float(t0), float(t1), int(frames)), {}))
+
+# %% ../nbs/08_crawl.ipynb #9be96e9a
+_WRITES = ('update', 'fail', 'set_keyframes', 'add_clip')
+
+def _replay(state: CrawlState, calls) -> None:
+    "Write the state changes a Ray task recorded (`_StateLog.calls`) into the crawl's SQLite state, in order."
+    for name, args, kw in calls:
+        if name not in _WRITES: raise ValueError(f'not a state write: {name!r}')
+        getattr(state, name)(*args, **kw)
+
+# %% ../nbs/08_crawl.ipynb #2474d5a0
+_RAY_SCORER = {}
+
+def _encoder_score(checkpoint):
+    "`score(frames)` of the encoder at `checkpoint` (§4: f_enc's class probabilities), on one torch thread."
+    import torch
+    from wsvseg.encoder import load_encoder, class_scores
+    torch.set_num_threads(1)
+    enc, _ = load_encoder(checkpoint)
+    return lambda frames: class_scores(enc, frames).numpy()
+
+def _ray_scorer(key: str, source):
+    "This worker's `score`, built on its first task of crawl `key` from `source`: a checkpoint path, or a factory."
+    if _RAY_SCORER.get('key') != key:
+        _RAY_SCORER.clear()
+        _RAY_SCORER.update(key=key, score=source() if callable(source) else _encoder_score(source))
+    return _RAY_SCORER['score']
+
+# %% ../nbs/08_crawl.ipynb #02f3c71e
+def _ray_advance(r: dict, keyframes: list, ctx: dict, scorer: tuple) -> dict:
+    "One Ray task: one result through its remaining steps (§4); its state writes, phase seconds, status and error."
+    import yt_dlp
+    state, phases, error = _StateLog(r, keyframes), _Phases(), None
+    try:
+        with nullcontext() if ctx['local'] else yt_dlp.YoutubeDL(_ydl_options(ctx['cfg'])) as ydl:
+            _advance(r, dict(ctx, state=state, ydl=ydl, score=_ray_scorer(*scorer), phases=phases))
+    except Exception as e: error = f'{type(e).__name__}: {_short(e)}'
+    return dict(calls=state.calls, seconds=dict(phases.sec), status=state.row['status'], error=error)
+
+# %% ../nbs/08_crawl.ipynb #51239747
+def _ray_or_raise():
+    "The `ray` module, or a `ValueError` that says how to install it."
+    try: import ray
+    except ImportError:
+        raise ValueError("engine 'ray' needs Ray, an optional extra: pip install 'wsvseg[ray]'") from None
+    return ray
+
+def _connect_ray(address: str | None = None, workers: int = 2):
+    "`ray`, connected: the instance this process started, else the cluster at `address`, else a new local one."
+    import os
+    ray = _ray_or_raise()
+    if not ray.is_initialized():
+        local = address is None and not os.environ.get('RAY_ADDRESS')
+        ray.init(address=address, include_dashboard=False, logging_level='WARNING',
+                 **(dict(num_cpus=max(1, workers)) if local else {}))
+    return ray
+
+# %% ../nbs/08_crawl.ipynb #b52515dd
+class _RayCrawl:
+    "The per-video work of a crawl as Ray tasks: this process submits them and replays their writes into the state."
+    def __init__(self, state: CrawlState, phases: _Phases, source, address=None, workers: int = 2, log=None):
+        self.ray = _connect_ray(address, workers)
+        self.task = self.ray.remote(num_cpus=1, max_retries=0)(_ray_advance)
+        self.scorer = self.ray.put((uuid.uuid4().hex, source if callable(source) else str(source)))
+        self.state, self.phases, self.log, self.pending = state, phases, log or (lambda *a: None), {}
+
+    def submit(self, rows: list, ctx: dict):
+        "A task per row with steps left (`ctx`: cfg, out, c, local); then replay the tasks finished so far."
+        for r in rows:
+            if r['status'] not in _STEPS: continue
+            kf = self.state.keyframes(r['class'], r['id']) if r['status'] == 'keyframed' else []
+            self.pending[self.task.remote(r, kf, ctx, self.scorer)] = r
+        if not self.pending: return
+        ready, _ = self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+        for ref in ready: self._collect(ref)
+
+    def finish(self, progress=None):
+        "Replay every task still running, one at a time as each finishes."
+        for _ in _progress(range(len(self.pending)), 'crawl (ray)', progress):
+            (ref,), _ = self.ray.wait(list(self.pending), num_returns=1)
+            self._collect(ref)
+
+    def _collect(self, ref):
+        r = self.pending.pop(ref)
+        try: out = self.ray.get(ref)
+        except Exception as e:                      # the task's worker died: nothing came back
+            e = getattr(e, 'cause', None) or e
+            out = dict(calls=[], seconds={}, status=r['status'], error=f'{type(e).__name__}: {_short(e)}')
+        _replay(self.state, out['calls'])
+        self.phases.sec.update(out['seconds'])
+        if out['error']:
+            phase = (_STEPS.get(out['status']) or _STEPS[r['status']])[0]
+            msg = f"Ray task failed ({out['error']}); rerun with retry_failed to retry"
+            self.state.fail(r['class'], r['id'], phase, 'task failed', msg)
+            self.log(f"[crawl] {r['class']}/{r['id']}: {msg}")
+
+# %% ../nbs/08_crawl.ipynb #ae069aa8
+def _check_engine(engine: str, checkpoint) -> None:
+    "A `ValueError` (or `DataError` for a missing checkpoint file) when `engine` cannot run as asked."
+    if engine not in ('process', 'ray'): raise ValueError(f"engine must be 'process' or 'ray', not {engine!r}")
+    if engine == 'process': return
+    _ray_or_raise()                                                    # missing: says how to install it
+    if checkpoint is None:
+        raise ValueError("engine 'ray' needs `checkpoint`: the encoder checkpoint each Ray worker loads to score "
+                         "(a `score` function holding a model cannot be sent to a worker), or a picklable function "
+                         "that returns a `score`")
+    if not callable(checkpoint) and not Path(checkpoint).is_file():
+        raise DataError(f'{checkpoint}: encoder checkpoint not found')
+
 # %% ../nbs/08_crawl.ipynb #7f32c91f
 def crawl(score, classes, run, cfg: CrawlConfig | None = None, queries=None, shard='0/1', log=print,
-          progress=None, retry_failed: bool = False) -> dict:
+          progress=None, retry_failed: bool = False, engine: str = 'process', address: str | None = None,
+          checkpoint=None, workers: int = 2) -> dict:
     "Crawl clips of each class (§4) into `run`/crawl/clips/<class>/; resumable; returns the metrics."
     import yt_dlp
+    _check_engine(engine, checkpoint)
     cfg, log = cfg or CrawlConfig(), log or (lambda *a: None)
     out = (run if isinstance(run, RunDir) else RunDir(run)).stage('crawl')
     state, phases, names = CrawlState(out/'crawl.sqlite'), _Phases(), [c for c in classes if c != 'background']
     queries = queries if queries is not None else (list(cfg.classes) if cfg.classes else None)
     plan, local = crawl_queries(classes, queries, cfg.use_aliases), Path(cfg.source).is_dir()
     try:
+        tasks = _RayCrawl(state, phases, checkpoint, address, workers, log) if engine == 'ray' else None
         with yt_dlp.YoutubeDL(_ydl_options(cfg)) as ydl:
             for cls, words in plan.items():
                 _search_class(state, cls, words, cfg, phases, log)
                 if retry_failed: _reset_failed(state, cls)
                 rows = [r for r in state.results(cls)[:cfg.max_videos] if in_shard(r['id'], shard)]
+                if tasks: tasks.submit(rows, dict(cfg=cfg, out=out, c=names.index(cls), local=local)); continue
                 ctx = dict(state=state, cfg=cfg, out=out, ydl=ydl, score=score, c=names.index(cls), local=local,
                            phases=phases)
                 for r in _progress(rows, cls, progress): _advance(r, ctx)
+            if tasks: tasks.finish(progress)
         return _crawl_metrics(state, list(plan), phases, shard, cfg.source)
     finally: state.close()
 
