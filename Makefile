@@ -9,7 +9,7 @@ WORKERS ?= 2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.wsvseg-installed
 
-.PHONY: setup photos demo demo-photo results results-photo test test-slow export clean-nbs bench docs
+.PHONY: setup photos demo demo-photo results results-photo test test-slow export clean-nbs bench bench-pipeline docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,11 @@ export: setup
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
 
 bench: setup
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/bench_*.py; do [ $$b = bench/bench_pipeline.py ] || $(BIN)/python $$b || exit 1; done
+
+# wall time of every stage of the demo and labelling's frames/s, on the device present (a GPU when there is one)
+bench-pipeline: setup
+	$(BIN)/python bench/bench_pipeline.py
 
 # the documentation site: one page per notebook (stored outputs, nothing re-run) and the API, built by Sphinx + myst-nb into _docs/
 docs: setup
