@@ -1,19 +1,22 @@
 """Throughput of whole-video labelling (wsvseg.label.label_videos): frames/s with and without the network.
 
 World videos (a world folder given, or a small world written to a temporary folder) are labelled from
-scratch into a temporary run folder with 1 and then 2 worker processes:
-1. with the network: `label_videos` end to end (read frames, encoder class scores of every frame, filter,
-   multi-scale attention of the relevant frames, graph cut per relevant interval, masks + attention +
-   JSON written atomically). frames/s = all frames of the videos / wall time, worker start-up and
-   checkpoint loading included;
-2. without the network: the same videos again from the stored scores and attention (read frames, graph
-   cut per relevant interval, masks written), in a pool of the same size: frames/s over all frames, and
-   over the frames actually segmented (kept by the filter).
+scratch into a temporary run folder with 1 and then 2 worker processes, the encoder on `--device`
+('auto': the GPU when there is one):
+1. with the network, default: `label_videos` end to end, each worker a whole video (frames streamed:
+   encoder class scores of every frame, filter, multi-scale attention of the relevant frames, graph cut
+   per window of the relevant intervals, masks + attention + JSON written atomically); frames/s = all
+   frames of the videos / wall time, worker start-up and checkpoint loading included;
+2. with the network, split (`split=True`): the encoder in this process on the device (scores, filter,
+   attention), the graph cuts in the worker processes, the producer going on while they cut;
+3. without the network: the same videos again from the stored scores and attention (read frames, graph
+   cut per window, masks written), in a pool of the same size: frames/s over all frames, and over the
+   frames actually segmented (kept by the filter).
 The checkpoint: an encoder trained on the world (`--checkpoint`), or, without one, an untrained small
 encoder of the world preset's shape whose bias keeps every frame (the network then costs what it costs,
 and every frame is segmented: the worst case). Prints, asserts nothing.
 
-    python bench/bench_label.py [--world W] [--checkpoint ENC.pt] [--videos 8] [--workers 1 2]
+    python bench/bench_label.py [--world W] [--checkpoint ENC.pt] [--videos 8] [--workers 1 2] [--device auto]
 """
 import argparse, json, os, shutil, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +33,7 @@ def _segment_only(args):
     src, out, scratch, cfg = args
     import cv2
     cv2.setNumThreads(1)
-    from wsvseg.label import read_frames, dequantise_attention
+    from wsvseg.label import read_frames, dequantise_attention, relevant_windows
     from wsvseg.videoseg import segment_video
     from wsvseg.data import read_record, save_label_png, video_paths
     t0 = time.perf_counter()
@@ -41,7 +44,7 @@ def _segment_only(args):
         z = np.load(video_paths(out, src.name)['attention'])
         att = np.zeros(frames.shape[:3], np.float32)
         att[z['frames']] = dequantise_attention(z['attention'], float(z['scale']))
-        for a, b in rec['intervals']:
+        for a, b in relevant_windows(rec['intervals'], cfg.max_frames):
             m = segment_video(frames[a:b], att[a:b], cfg.videoseg).masks
             for t in range(a, b): save_label_png(Path(scratch)/src.name/f'{names[t]}.png', m[t - a])
             kept += b - a
@@ -60,6 +63,7 @@ def main():
                     help='encoder checkpoint (default: an untrained small encoder that keeps every frame)')
     ap.add_argument('--videos', type=int, default=8)
     ap.add_argument('--workers', type=int, nargs='+', default=[1, 2])
+    ap.add_argument('--device', default='auto', help="the encoder's device: 'auto', 'cpu', 'cuda' (default auto)")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -89,17 +93,21 @@ def main():
         T = sum(len(s.frame_paths) for s in srcs)
         h, w = np.asarray(load_image(srcs[0].frame_paths[0])).shape[:2]
         which = 'untrained' if a.checkpoint is None else ck
-        print(f'whole-video labelling: {len(srcs)} world videos, {T} frames of {w}x{h}, checkpoint {which}; '
-              f'{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}')
+        print(f'whole-video labelling: {len(srcs)} world videos, {T} frames of {w}x{h}, checkpoint {which}, '
+              f'device {a.device}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}')
         for nw in a.workers:
+            for split in (False, True):
+                run = tmp/f'run{nw}{"-split" if split else ""}'
+                s = label_videos(srcs, ck, run, cfg, workers=nw, device=a.device, split=split)
+                recs = [json.loads(p.read_text()) for p in (run/'videoseg'/'videos').glob('*.json')]
+                kept = sum(r['n_kept'] for r in recs)
+                net = sum(r['timings'].get('scores', 0) + r['timings'].get('attention', 0) for r in recs)
+                tot = sum(r['seconds'] for r in recs)
+                how = f'split, encoder on {s["device"]}' if split else f'default, encoder on {s["device"]}'
+                print(f'{nw} worker(s), with network ({how}): {T / s["wall_s"]:6.1f} frames/s ({T} frames, '
+                      f'{kept} kept, wall {s["wall_s"]:.1f} s incl. start-up; network '
+                      f'{100 * net / max(tot, 1e-9):.0f}% of the labelling time)')
             run = tmp/f'run{nw}'
-            s = label_videos(srcs, ck, run, cfg, workers=nw)
-            recs = [json.loads(p.read_text()) for p in (run/'videoseg'/'videos').glob('*.json')]
-            kept = sum(r['n_kept'] for r in recs)
-            net = sum(r['timings'].get('scores', 0) + r['timings'].get('attention', 0) for r in recs)
-            tot = sum(r['seconds'] for r in recs)
-            print(f'{nw} worker(s), with network   : {T / s["wall_s"]:6.1f} frames/s ({T} frames, {kept} kept, '
-                  f'wall {s["wall_s"]:.1f} s incl. start-up; network {100 * net / max(tot, 1e-9):.0f}% of worker time)')
             with ProcessPoolExecutor(nw, mp_context=mp.get_context('spawn')) as ex:
                 list(ex.map(_warm, range(nw)))
                 t0 = time.perf_counter()

@@ -1,15 +1,20 @@
 """Labelling a video collection (05a_label): shards, resuming after a kill, the bad-input catalogue per video,
-folder-kind detection (01_data's readers, as the labeller uses them), atomic outputs."""
-import json, os, signal, subprocess, sys, textwrap, time
+folder-kind detection (01_data's readers, as the labeller uses them), atomic outputs; frames streamed with the results
+of the whole video in memory, long intervals cut in windows, and the encoder/graph-cut split."""
+import json, os, signal, subprocess, sys, textwrap, time, zipfile
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import pytest
 import torch
 from wsvseg.core import FilterConfig, LabelConfig, VideoSegConfig, preset_config
-from wsvseg.data import DataError, VideoSource, detect_kind, list_videos, read_record, save_image, video_paths
-from wsvseg.encoder import build_encoder, save_checkpoint
-from wsvseg.label import shard_videos, parse_shard, label_videos, collect_labels, evaluate_labels
+from wsvseg.core import atomic_write_json
+from wsvseg.data import (DataError, VideoSource, detect_kind, list_videos, load_label_png, read_record, save_image,
+                         save_label_png, video_paths)
+from wsvseg.encoder import build_encoder, save_checkpoint, load_encoder, class_scores, multiscale_attention
+from wsvseg.label import (shard_videos, parse_shard, label_videos, collect_labels, evaluate_labels, read_frames,
+                          quantise_attention, dequantise_attention, relevant_windows)
+from wsvseg.videoseg import segment_video
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
@@ -240,3 +245,140 @@ def test_sigkill_then_resume_with_two_workers(tmp_path):
     for k in range(5):
         assert len(list((out/'masks'/f'v{k}').glob('*.png'))) == 24 and (out/'attention'/f'v{k}.npz').is_file()
     assert no_temp_files(run) == []
+
+
+# ---------------------------------------------------------------- streaming: the whole-video path as the reference
+def reference_label_video(src, model, classes, out, cfg, filter_video):
+    "One video labelled as before streaming (the whole video in memory, one graph cut per interval): the reference."
+    p, c = video_paths(out, src.name), list(classes).index(src.label)
+    rec = dict(name=src.name, label=src.label, source=src.path, status='error', message='', n_frames=0,
+               frame_size=None, intervals=[], n_kept=0, frames=[], relevant=[], scores=[], notes=[], timings={})
+    frames, names = read_frames(src, cfg.videoseg.max_side)
+    rec.update(n_frames=len(frames), frame_size=list(frames.shape[1:3]), frames=names)
+    fr = filter_video(class_scores(model, frames, batch_size=cfg.batch_size).numpy(), c, cfg.filter)
+    rec.update(scores=np.round(fr.scores, 4), relevant=fr.relevant, intervals=fr.intervals, n_kept=fr.n_kept)
+    kept = np.concatenate([np.arange(a, b) for a, b in fr.intervals])
+    att = multiscale_attention(model, frames[kept], scales=cfg.scales, classes=[c], batch_size=cfg.batch_size)
+    q, scale = quantise_attention(att[:, 0].numpy())
+    if scale <= 0: rec['notes'].append('attention of the query class is zero (or negative) on every relevant frame')
+    a_used, pos = dequantise_attention(q, scale), 0
+    for a, b in fr.intervals:
+        res = segment_video(frames[a:b], a_used[pos:pos + b - a], cfg.videoseg); pos += b - a
+        rec['notes'] += [f'frames {a}-{b - 1}: {n}' for n in res.notes]
+        for t in range(a, b): save_label_png(p['masks']/f'{names[t]}.png', res.masks[t - a])
+    p['attention'].parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(p['attention'], attention=q, frames=np.asarray(kept, np.int32), scale=np.float32(scale))
+    rec.update(status='labelled', message=f'{fr.n_kept} of {len(frames)} frames in {len(fr.intervals)} relevant '
+                                          'interval(s)', seconds=0.0)
+    atomic_write_json(p['json'], rec)
+
+
+TIMED = ('timings', 'seconds')
+
+
+def _masks(out) -> dict:
+    return {p.relative_to(out): p.read_bytes() for p in (Path(out)/'masks').rglob('*.png')}
+
+
+def _npz(path) -> dict:
+    "The members of an .npz as stored (uncompressed bytes): np.save's header and data."
+    with zipfile.ZipFile(path) as z: return {n: z.read(n) for n in z.namelist()}
+
+
+def same_outputs(a, b, names):
+    "Two stage folders hold byte-identical masks and attention members, and the same records but for their timings."
+    assert _masks(a) == _masks(b) and len(_masks(a)) > 0
+    for n in names:
+        ra, rb = (json.loads(video_paths(o, n)['json'].read_text()) for o in (a, b))
+        assert {k: v for k, v in ra.items() if k not in TIMED} == {k: v for k, v in rb.items() if k not in TIMED}, n
+        pa, pb = (video_paths(o, n)['attention'] for o in (a, b))
+        assert pa.is_file() == pb.is_file(), n
+        if pa.is_file(): assert _npz(pa) == _npz(pb), n
+
+
+def test_streamed_labelling_equals_the_whole_video_in_memory(tmp_path, monkeypatch):
+    "Frames streamed in batches and attention through a temporary file: the masks, attention and records of before."
+    from wsvseg import label as L
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    frame_folder(tmp_path/'videos', 'f0', squares(23, 48, 64, seed=1))
+    (tmp_path/'videos'/'labels.json').write_text('{"f0": "dog"}')
+    make_video(tmp_path/'mp4'/'dog'/'m0.mp4', n=21, h=48, w=64)        # 'dog': a non-zero attention
+    srcs = list_videos(tmp_path/'videos')[1] + list_videos(tmp_path/'mp4')[1]
+    real = L.filter_video
+    def two_intervals(scores, c, cfg):                # frames 7-12 rejected: two intervals, batches across both
+        s = scores.copy(); s[7:13] = 0
+        return real(s, c, cfg)
+    monkeypatch.setattr(L, 'filter_video', two_intervals)
+    monkeypatch.setattr(L, 'read_frames', lambda *a, **k: pytest.fail('labelling read a whole video into memory'))
+    cfg = replace(FAST, batch_size=4)
+    model, classes = load_encoder(ck)
+    for s in srcs:
+        rec = L.label_video(s, model, classes, tmp_path/'new', cfg)
+        assert rec['status'] == 'labelled' and rec['intervals'] == [(0, 7), (13, rec['n_frames'])], rec
+        assert not any('zero' in n for n in rec['notes']), rec['notes']       # attention to compare, not zeros
+        reference_label_video(s, model, classes, tmp_path/'ref', cfg, two_intervals)
+    same_outputs(tmp_path/'new', tmp_path/'ref', [s.name for s in srcs])
+    assert len(_masks(tmp_path/'new')) == (23 - 6) + (21 - 6) and no_temp_files(tmp_path/'new') == []
+
+
+def test_a_long_interval_is_cut_in_windows(tmp_path):
+    "An interval longer than max_frames: consecutive windows, each its own graph cut; every relevant frame a mask."
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    make_video(tmp_path/'mp4'/'dog'/'long.mp4', n=26, h=48, w=64)
+    _, srcs = list_videos(tmp_path/'mp4')
+    cfg = replace(FAST, max_frames=10)
+    s = label_videos(srcs, ck, tmp_path/'run', cfg, workers=1)
+    out = tmp_path/'run'/'videoseg'
+    rec = read_record(out, 'dog/long')
+    assert s['counts']['labelled'] == 1 and rec['intervals'] == [[0, 26]]
+    wins = relevant_windows(rec['intervals'], cfg.max_frames)
+    assert wins == [(0, 8), (8, 17), (17, 26)]
+    masks = sorted((out/'masks'/'dog'/'long').glob('*.png'))
+    assert len(masks) == 26 and masks[0].name == '00000.png'
+    frames, _ = read_frames(srcs[0], cfg.videoseg.max_side)
+    z = np.load(out/'attention'/'dog'/'long.npz')
+    att = dequantise_attention(z['attention'], float(z['scale']))
+    for a, b in wins:                                  # each window: segment_video on it alone
+        m = segment_video(frames[a:b], att[a:b], cfg.videoseg).masks
+        for t in range(a, b): assert (load_label_png(masks[t]) == m[t - a]).all(), t
+    whole = replace(FAST, max_frames=300)
+    assert relevant_windows(rec['intervals'], whole.max_frames) == [(0, 26)]
+    assert no_temp_files(tmp_path/'run') == []
+
+
+# ---------------------------------------------------------------- the encoder here, the graph cuts in workers
+def test_split_labels_like_the_pool_and_resumes(tmp_path, monkeypatch):
+    "split=True (forced on the CPU): outputs, records, error records and resumption of the default process pool."
+    from wsvseg import label as L
+    threads, real = [], L._attend                     # the producer's torch threads: one, as in a pool worker
+    monkeypatch.setattr(L, '_attend', lambda *a: threads.append(torch.get_num_threads()) or real(*a))
+    before = torch.get_num_threads()
+    ck = tiny_checkpoint(tmp_path/'enc.pt')
+    d = tmp_path/'videos'
+    for k in range(4): frame_folder(d, f'v{k}', squares(10, seed=k))
+    frame_folder(d, 'sizes', squares(4) + squares(4, 40, 64))
+    (d/'labels.json').write_text(json.dumps({'v0': 'dog', 'v1': 'cat', 'v2': 'car', 'v3': 'zebra', 'sizes': 'cat'}))
+    _, srcs = list_videos(d)
+    pool = label_videos(srcs, ck, tmp_path/'pool', FAST, workers=2)
+    split = label_videos(srcs, ck, tmp_path/'split', FAST, workers=2, split=True)
+    assert pool['counts'] == split['counts'] == dict(labelled=2, irrelevant=1, error=2, lost=0)
+    assert (pool['split'], split['split'], split['device']) == (False, True, 'cpu')
+    assert pool['problems'] == split['problems'] and set(split['problems']) == {'v3', 'sizes'}
+    assert 'differ in size' in split['problems']['sizes'] and "unknown class 'zebra'" in split['problems']['v3']
+    same_outputs(tmp_path/'pool'/'videoseg', tmp_path/'split'/'videoseg', [s.name for s in srcs])
+    assert no_temp_files(tmp_path/'split') == []
+    assert threads == [1] * 5 and torch.get_num_threads() == before
+    again = label_videos(srcs, ck, tmp_path/'split', FAST, workers=2, split=True)
+    assert (again['labelled_now'], again['skipped']) == (0, 5)
+    redo = label_videos(srcs, ck, tmp_path/'split', FAST, workers=2, split=True, redo_errors=True)
+    assert (redo['labelled_now'], redo['counts']['error']) == (2, 2)
+
+
+def test_split_and_device_settings():
+    from wsvseg.cli import parser_for
+    p, dests = parser_for('label-videos', '')
+    assert dests['split'] == ('compute', 'split') and dests['max_frames'] == ('label', 'max_frames')
+    assert p.parse_args(['--split', 'true', '--max-frames', '50']).split is True
+    assert p.parse_args(['--split', 'none']).split is None
+    with pytest.raises(ValueError, match="engine 'process'"): label_videos([], 'x.pt', 'run', split=True, engine='ray')
+    with pytest.raises(ValueError, match='device must be'): label_videos([], 'x.pt', 'run', device='tpu')

@@ -17,8 +17,8 @@ __all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PHOTO_TEST_PHOTOS', 'PHOTO_TES
            'ComputeConfig', 'parse_shard', 'PipelineConfig', 'config_to_dict', 'field_types', 'config_from_dict',
            'config_leaves', 'merge_settings', 'preset_config', 'config_diff', 'save_config', 'load_config',
            'read_toml_config', 'field_notes', 'config_toml', 'seed_everything', 'DevicePlan', 'plan_device',
-           'init_distributed', 'has_gpu', 'atomic_path', 'atomic_write', 'to_jsonable', 'atomic_write_json', 'RunDir',
-           'log_line', 'run_stage', 'project_root', 'find_run']
+           'init_distributed', 'has_gpu', 'ray_module', 'start_ray', 'atomic_path', 'atomic_write', 'to_jsonable',
+           'atomic_write_json', 'RunDir', 'log_line', 'run_stage', 'project_root', 'find_run']
 
 # %% ../nbs/00_core.ipynb #7933f3d6
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -220,6 +220,7 @@ class LabelConfig:
     scales: tuple | None = None       # attention scales; None = the encoder's own (EncoderConfig.scales) (§3.2)
     batch_size: int = 16              # frames per forward pass of the encoder (speed only)
     n_tune: int = 10                  # world: calibrate attention_range/norm on this many videos (not given)
+    max_frames: int = 300             # frames per graph cut at most; longer intervals in windows (not given; memory)
 
 # %% ../nbs/00_core.ipynb #968ceab1
 @dataclass
@@ -301,10 +302,11 @@ class ComputeConfig:
     device: str = 'auto'              # 'auto', 'cpu', 'cuda' or 'cuda:N'; under torchrun, each process its GPU (DDP)
     workers: int = 2                  # processes labelling videos in parallel (each loads the encoder once)
     shard: str = '0/1'                # 'i/n': label only the i-th of n shares of the videos (array jobs on a cluster)
-    engine: str = 'process'           # labelling's parallelism: 'process' (a pool of `workers`) or 'ray' (Ray tasks)
+    engine: str = 'process'           # labelling's and the crawl's: 'process' (one machine) or 'ray' (Ray tasks)
     address: str | None = None        # engine 'ray': the cluster to join ('auto', 'ray://head:10001'); None: local
     num_workers: int = 0              # data-loading processes while training
     progress: bool | None = None      # progress bars: None = when the output is a terminal
+    split: bool | None = None         # labelling split: encoder on `device`, cuts in `workers` processes; None: on GPUs
 
 # %% ../nbs/00_core.ipynb #8e93f316
 def parse_shard(shard) -> tuple:
@@ -577,6 +579,23 @@ def has_gpu() -> bool:
     if torch.cuda.is_available(): return True
     print('No CUDA GPU: this cell is skipped (it runs on a machine with one, e.g. under `nbdev-test --flags cuda`).')
     return False
+
+# %% ../nbs/00_core.ipynb #797691a5
+def ray_module():
+    "The `ray` module, or a `ValueError` that says how to install it."
+    try: import ray
+    except ImportError:
+        raise ValueError("engine 'ray' needs Ray, an optional extra: pip install 'wsvseg[ray]'") from None
+    return ray
+
+def start_ray(address: str | None = None, workers: int = 2):
+    "`ray`, connected: the instance this process started, else the cluster at `address`, else a new local one."
+    ray = ray_module()
+    if not ray.is_initialized():
+        local = address is None and not os.environ.get('RAY_ADDRESS')
+        ray.init(address=address, include_dashboard=False, logging_level='WARNING',
+                 **(dict(num_cpus=max(1, workers)) if local else {}))
+    return ray
 
 # %% ../nbs/00_core.ipynb #6b5a3cf4
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .core import parse_shard, CrawlConfig, RunDir, VOC, Vocab
+from .core import parse_shard, ray_module, start_ray, CrawlConfig, RunDir, VOC, Vocab
 from .data import DataError, VIDEO_SUFFIXES, keyframe_times, load_image, read_window, save_image
 from .data import VideoReader, video_info, write_video
 
@@ -591,29 +591,11 @@ def _ray_advance(r: dict, keyframes: list, ctx: dict, scorer: tuple) -> dict:
     except Exception as e: error = f'{type(e).__name__}: {_short(e)}'
     return dict(calls=state.calls, seconds=dict(phases.sec), status=state.row['status'], error=error)
 
-# %% ../nbs/08_crawl.ipynb #51239747
-def _ray_or_raise():
-    "The `ray` module, or a `ValueError` that says how to install it."
-    try: import ray
-    except ImportError:
-        raise ValueError("engine 'ray' needs Ray, an optional extra: pip install 'wsvseg[ray]'") from None
-    return ray
-
-def _connect_ray(address: str | None = None, workers: int = 2):
-    "`ray`, connected: the instance this process started, else the cluster at `address`, else a new local one."
-    import os
-    ray = _ray_or_raise()
-    if not ray.is_initialized():
-        local = address is None and not os.environ.get('RAY_ADDRESS')
-        ray.init(address=address, include_dashboard=False, logging_level='WARNING',
-                 **(dict(num_cpus=max(1, workers)) if local else {}))
-    return ray
-
 # %% ../nbs/08_crawl.ipynb #b52515dd
 class _RayCrawl:
     "The per-video work of a crawl as Ray tasks: this process submits them and replays their writes into the state."
     def __init__(self, state: CrawlState, phases: _Phases, source, address=None, workers: int = 2, log=None):
-        self.ray = _connect_ray(address, workers)
+        self.ray = start_ray(address, workers)
         self.task = self.ray.remote(num_cpus=1, max_retries=0)(_ray_advance)
         self.scorer = self.ray.put((uuid.uuid4().hex, source if callable(source) else str(source)))
         self.state, self.phases, self.log, self.pending = state, phases, log or (lambda *a: None), {}
@@ -653,7 +635,7 @@ def _check_engine(engine: str, checkpoint) -> None:
     "A `ValueError` (or `DataError` for a missing checkpoint file) when `engine` cannot run as asked."
     if engine not in ('process', 'ray'): raise ValueError(f"engine must be 'process' or 'ray', not {engine!r}")
     if engine == 'process': return
-    _ray_or_raise()                                                    # missing: says how to install it
+    ray_module()                                                       # missing: says how to install it
     if checkpoint is None:
         raise ValueError("engine 'ray' needs `checkpoint`: the encoder checkpoint each Ray worker loads to score "
                          "(a `score` function holding a model cannot be sent to a worker), or a picklable function "

@@ -6,14 +6,14 @@ graph cut; masks for a whole collection, in parallel processes, resumable, with 
 
 # %% ../nbs/05a_label.ipynb #e0d26614
 from __future__ import annotations
-import json, math, re, shutil, time, traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import contextlib, itertools, json, math, re, shutil, time, traceback, zipfile
+from concurrent.futures import BrokenExecutor, FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import replace
 from pathlib import Path
 import multiprocessing as mp
 import numpy as np
-from .core import (parse_shard, EvalConfig, LabelConfig, RunDir, Vocab, VOC, atomic_path, atomic_write_json,
-                         config_to_dict, config_from_dict, to_jsonable)
+from .core import (parse_shard, plan_device, ray_module, start_ray, EvalConfig, LabelConfig, RunDir, Vocab,
+                         VOC, atomic_path, atomic_write_json, config_to_dict, config_from_dict, to_jsonable)
 from .data import (DataError, FRAME_SUFFIXES, VideoSource, VideoReader, list_videos, video_paths, read_record,
                          load_label_png, save_label_png, resize_max_side)
 from .filter import filter_video
@@ -21,8 +21,9 @@ from .videoseg import segment_video
 from .evaluate import VideoIoU, video_table
 
 # %% auto #0
-__all__ = ['shard_videos', 'read_frames', 'quantise_attention', 'dequantise_attention', 'label_video', 'label_videos',
-           'collect_labels', 'evaluate_labels', 'evaluation_table', 'label_figure', 'calibrate_attention',
+__all__ = ['shard_videos', 'iter_frames', 'frame_names', 'read_frames', 'quantise_attention', 'dequantise_attention',
+           'score_frames', 'attend_frames', 'relevant_windows', 'label_video', 'label_videos', 'collect_labels',
+           'in_processes', 'evaluate_labels', 'evaluation_table', 'label_figure', 'calibrate_attention',
            'label_world_report']
 
 # %% ../nbs/05a_label.ipynb #b2c3d4e5
@@ -32,28 +33,61 @@ def shard_videos(videos, shard=(0, 1)) -> list:
     return sorted(videos, key=lambda v: v.name if isinstance(v, VideoSource) else str(v))[i::n]
 
 # %% ../nbs/05a_label.ipynb #0251c5f0
-def read_frames(src: VideoSource, max_side: int | None = 320) -> tuple:
-    "(frames (T, H, W, 3) uint8, longest side ≤ `max_side`; frame names) of a source; `DataError` naming the file."
-    if src.kind == 'file':
-        frames = [f for _, f in VideoReader(src.path, max_side)]
-        names = [f'{i:05d}' for i in range(len(frames))]
+def _decoded(path, max_side, wanted):
+    "Yield (t, frame) of a video file decoded forward: the frames `wanted` (every frame if None), then stop."
+    want = None if wanted is None else {int(t) for t in wanted}
+    last = None if want is None else max(want, default=-1)
+    if last == -1: return
+    for t, (_, f) in enumerate(VideoReader(path, max_side)):
+        if want is None or t in want: yield t, f
+        if t == last: return
+
+# %% ../nbs/05a_label.ipynb #6a237635
+def iter_frames(src: VideoSource, max_side: int | None = 320, wanted=None):
+    "Yield (t, frame) of a source one at a time, longest side ≤ `max_side`; only the sorted indices `wanted` if given."
+    if src.kind == 'file': yield from _decoded(src.path, max_side, wanted)
     elif src.kind == 'frames':
         if not src.frame_paths:
             raise DataError(f'{src.path}: no frames ({", ".join(FRAME_SUFFIXES)}) in the frame folder')
-        frames = [resize_max_side(f, max_side) for _, f in src.sequence().frames()]
-        names = [Path(p).stem for p in src.frame_paths]
+        seq = src.sequence()
+        for t in (range(len(seq)) if wanted is None else wanted): yield t, resize_max_side(seq.frame(t), max_side)
     else: raise ValueError(f"unknown source kind {src.kind!r} (use 'frames' or 'file')")
-    if not frames: raise DataError(f'{src.path}: no frames')
-    shapes = sorted({f.shape for f in frames})
+
+# %% ../nbs/05a_label.ipynb #cb4c3a67
+def frame_names(src: VideoSource, n: int) -> list:
+    "Names of the first `n` frames of a source: the files' stems of a frame folder, '00000', '00001', ... of a file."
+    return [Path(p).stem for p in src.frame_paths[:n]] if src.kind == 'frames' else [f'{i:05d}' for i in range(n)]
+
+def _one_size(src: VideoSource, shapes) -> tuple:
+    "The one shape of a video's frames; `DataError` naming the file when they differ in size."
+    shapes = sorted(shapes)
     if len(shapes) > 1:
         raise DataError(f'{src.path}: frames differ in size ({shapes[:3]}); a video needs one frame size')
-    return np.stack(frames), names
+    return shapes[0]
+
+# %% ../nbs/05a_label.ipynb #273c4baf
+def read_frames(src: VideoSource, max_side: int | None = 320) -> tuple:
+    "(frames (T, H, W, 3) uint8, longest side ≤ `max_side`; frame names) of a source; `DataError` naming the file."
+    frames = [f for _, f in iter_frames(src, max_side)]
+    if not frames: raise DataError(f'{src.path}: no frames')
+    _one_size(src, {f.shape for f in frames})
+    return np.stack(frames), frame_names(src, len(frames))
+
+# %% ../nbs/05a_label.ipynb #688148ca
+def _chunks(items, n: int):
+    "Consecutive lists of `n` items of an iterable (the last may be shorter), drawn as they are needed."
+    it = iter(items)
+    while chunk := list(itertools.islice(it, n)): yield chunk
 
 # %% ../nbs/05a_label.ipynb #d4e5f6a7
-def quantise_attention(att) -> tuple:
-    "(uint8 array, scale): attention clipped at 0 and stored as round(255·a / max)."
-    a = np.nan_to_num(np.asarray(att, np.float32), nan=0.0, posinf=0.0, neginf=0.0).clip(0, None)
-    scale = float(a.max()) if a.size else 0.0
+def _clipped(att) -> np.ndarray:
+    "Attention as float32, clipped at 0, non-finite values 0."
+    return np.nan_to_num(np.asarray(att, np.float32), nan=0.0, posinf=0.0, neginf=0.0).clip(0, None)
+
+def quantise_attention(att, scale: float | None = None) -> tuple:
+    "(uint8 array, scale): attention clipped at 0 and stored as round(255·a / scale); `scale` its maximum unless given."
+    a = _clipped(att)
+    scale = (float(a.max()) if a.size else 0.0) if scale is None else float(scale)
     q = np.round(a / scale * 255).astype(np.uint8) if scale > 0 else np.zeros(a.shape, np.uint8)
     return q, scale
 
@@ -63,11 +97,21 @@ def dequantise_attention(q, scale) -> np.ndarray:
     return np.asarray(q, np.float32) * np.float32(scale / 255.0)
 
 # %% ../nbs/05a_label.ipynb #a7b8c9d0
+def _npy_member(z: zipfile.ZipFile, name: str, shape, dtype, chunks):
+    "Write member `name`.npy of an open zip archive as `np.save` would, from arrays `chunks` filling (shape, dtype)."
+    head = dict(descr=np.lib.format.dtype_to_descr(np.dtype(dtype)), fortran_order=False, shape=tuple(shape))
+    with z.open(f'{name}.npy', 'w', force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(f, head)
+        for c in chunks: f.write(np.ascontiguousarray(c, dtype).tobytes())
+
+# %% ../nbs/05a_label.ipynb #d8a363bf
 def _save_attention(path, q, kept, scale):
-    "Write quantised attention `q` of frames `kept` atomically as an .npz."
-    with atomic_path(path) as tmp:
-        with open(tmp, 'wb') as f:
-            np.savez_compressed(f, attention=q, frames=np.asarray(kept, np.int32), scale=np.float32(scale))
+    "Write quantised attention `q` (an array, or (shape, chunks)) of frames `kept` atomically as an .npz."
+    shape, chunks = (q.shape, [q]) if isinstance(q, np.ndarray) else q
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED, allowZip64=True) as z:
+        _npy_member(z, 'attention', shape, np.uint8, chunks)
+        for k, v in (('frames', np.asarray(kept, np.int32)), ('scale', np.asarray(np.float32(scale)))):
+            _npy_member(z, k, v.shape, v.dtype, [v])
 
 # %% ../nbs/05a_label.ipynb #d0e1f2a3
 def _class_index(label, classes) -> int:
@@ -100,24 +144,96 @@ class _Clock:
         t = time.perf_counter(); self.add(step, t - self.t0); self.t0 = t
 
 # %% ../nbs/05a_label.ipynb #c1d2e3f4
-def _relevant_attention(model, c: int, frames, intervals, cfg: LabelConfig) -> tuple:
-    "(indices of the relevant frames, their quantised attention of class `c`, its scale)."
+def score_frames(model, src: VideoSource, cfg: LabelConfig, clock: _Clock | None = None) -> tuple:
+    "(class probabilities (T, C), frame size (H, W)) of every frame: frames streamed through the encoder in batches."
+    from wsvseg.encoder import class_scores
+    clock, scores, shapes = clock or _Clock({}), [], set()
+    for batch in _chunks(iter_frames(src, cfg.videoseg.max_side), cfg.batch_size):
+        clock.lap('read'); shapes |= {f.shape for _, f in batch}
+        if len(shapes) == 1:
+            scores.append(class_scores(model, np.stack([f for _, f in batch]), batch_size=cfg.batch_size).numpy())
+        clock.lap('scores')
+    if not shapes: raise DataError(f'{src.path}: no frames')
+    size = _one_size(src, shapes)[:2]
+    return np.concatenate(scores), size
+
+# %% ../nbs/05a_label.ipynb #35fb4b59
+def attend_frames(model, c: int, src: VideoSource, kept, cfg: LabelConfig, path, clock: _Clock | None = None) -> tuple:
+    "(scale, (H, W)): α^c of the frames `kept` in batches, clipped at 0, written float32 to `path`; scale its max."
     from wsvseg.encoder import multiscale_attention
-    kept = np.concatenate([np.arange(a, b) for a, b in intervals])
-    att = multiscale_attention(model, frames[kept], scales=cfg.scales, classes=[c], batch_size=cfg.batch_size)
-    return (kept, *quantise_attention(att[:, 0].numpy()))
+    clock, scale, size = clock or _Clock({}), 0.0, None
+    with open(path, 'wb') as f:
+        for batch in _chunks(iter_frames(src, cfg.videoseg.max_side, kept), cfg.batch_size):
+            clock.lap('read')
+            x = np.stack([fr for _, fr in batch])
+            a = multiscale_attention(model, x, scales=cfg.scales, classes=[c], batch_size=cfg.batch_size)[:, 0]
+            a = _clipped(a.numpy()); f.write(a.tobytes())
+            scale, size = max(scale, float(a.max())), a.shape[1:]
+            clock.lap('attention')
+    return scale, size
+
+# %% ../nbs/05a_label.ipynb #5390f860
+def _float32_frames(path, size, n: int, per: int = 32):
+    "The `n` float32 frames of `size` (H, W) stored raw in `path`, `per` at a time."
+    with open(path, 'rb') as f:
+        for i in range(0, n, per):
+            k = min(per, n - i)
+            yield np.fromfile(f, np.float32, k * size[0] * size[1]).reshape(k, *size)
+
+def _scratch(paths: dict) -> Path:
+    "The temporary float32 attention of a video, beside its .npz."
+    p = paths['attention']
+    return p.parent/f'.{p.name}.float32.tmp'
+
+def _kept_frames(intervals) -> np.ndarray:
+    "Indices of the frames inside the relevant intervals [a, b)."
+    return np.concatenate([np.arange(a, b) for a, b in intervals]) if len(intervals) else np.zeros(0, int)
+
+# %% ../nbs/05a_label.ipynb #f87cf210
+def _store_attention(model, c: int, src: VideoSource, intervals, paths: dict, cfg: LabelConfig, clock: _Clock) -> float:
+    "§3.2's attention α^c of the relevant frames, computed in batches, stored quantised as the video's .npz: its scale."
+    kept, tmp = _kept_frames(intervals), _scratch(paths)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        scale, size = attend_frames(model, c, src, kept, cfg, tmp, clock)
+        q = (quantise_attention(a, scale)[0] for a in _float32_frames(tmp, size, len(kept)))
+        _save_attention(paths['attention'], ((len(kept), *size), q), kept, scale); clock.lap('write')
+    finally: tmp.unlink(missing_ok=True)
+    return scale
 
 # %% ../nbs/05a_label.ipynb #d2e3f4a5
-def _segment_intervals(frames, names, intervals, q, scale, paths, cfg: LabelConfig, rec: dict, clock: _Clock):
-    "§3.2's graph cut on each relevant interval; masks written per interval, notes and timings into `rec`."
-    a_used, pos = dequantise_attention(q, scale), 0
+def relevant_windows(intervals, max_frames: int | None) -> list:
+    "The relevant intervals [a, b) cut into consecutive windows of at most `max_frames` frames, as even as can be."
+    out = []
     for a, b in intervals:
-        res = segment_video(frames[a:b], a_used[pos:pos + b - a], cfg.videoseg)
-        pos += b - a
+        n = -(-(b - a) // max_frames) if max_frames and max_frames > 0 else 1
+        out += [(a + (b - a) * k // n, a + (b - a) * (k + 1) // n) for k in range(n)]
+    return out
+
+# %% ../nbs/05a_label.ipynb #898822f7
+def _stored_windows(path, sizes):
+    "The attention stored in an .npz, read as a stream and dequantised: one (n, H, W) float32 array per n of `sizes`."
+    with zipfile.ZipFile(path) as z:
+        with z.open('scale.npy') as f: scale = float(np.lib.format.read_array(f))
+        with z.open('attention.npy') as f:
+            v = np.lib.format.read_magic(f)
+            shape = (np.lib.format.read_array_header_1_0 if v == (1, 0) else np.lib.format.read_array_header_2_0)(f)[0]
+            for n in sizes:
+                q = np.frombuffer(f.read(n * math.prod(shape[1:])), np.uint8).reshape(n, *shape[1:])
+                yield dequantise_attention(q, scale)
+
+# %% ../nbs/05a_label.ipynb #25479151
+def _segment_windows(src: VideoSource, paths: dict, cfg: LabelConfig, rec: dict, clock: _Clock):
+    "§3.2's graph cut on each window of the relevant intervals, frames and stored attention read window by window."
+    wins = relevant_windows(rec['intervals'], cfg.max_frames)
+    frames = iter_frames(src, cfg.videoseg.max_side, _kept_frames(rec['intervals']))
+    for (a, b), att in zip(wins, _stored_windows(paths['attention'], [b - a for a, b in wins])):
+        fr = np.stack([f for _, f in itertools.islice(frames, b - a)]); clock.lap('read')
+        res = segment_video(fr, att, cfg.videoseg)
         rec['notes'] += [f'frames {a}-{b - 1}: {n}' for n in res.notes]
         for k, v in res.timings.items(): clock.add('seg_' + k, v)
         clock.restart()
-        for t in range(a, b): save_label_png(paths['masks']/f'{names[t]}.png', res.masks[t - a])
+        for t in range(a, b): save_label_png(paths['masks']/f'{rec["frames"][t]}.png', res.masks[t - a])
         clock.lap('write')
 
 # %% ../nbs/05a_label.ipynb #e3f4a5b6
@@ -134,43 +250,56 @@ def _record_error(rec: dict, e: Exception):
     if not isinstance(e, DataError): rec['traceback'] = traceback.format_exc(limit=6)
 
 # %% ../nbs/05a_label.ipynb #6db370f2
-def label_video(src: VideoSource, model, classes, out, cfg: LabelConfig | None = None) -> dict:
-    "§3.2 on one video: read, score, filter, attend, segment; masks, attention and (last) its JSON under `out`."
-    from wsvseg.encoder import class_scores
-    cfg, paths = cfg or LabelConfig(), video_paths(out, src.name)
-    _clear_outputs(paths)
+def _attend(src: VideoSource, model, classes, out, cfg: LabelConfig) -> tuple:
+    "The encoder's part of §3.2 on one video (score, filter, attend; the .npz written): (record so far, cut or not)."
+    paths = video_paths(out, src.name); _clear_outputs(paths)
     rec = _new_record(src); clock = _Clock(rec['timings'])
     try:
         c = _query_class(src, classes)
-        frames, names = read_frames(src, cfg.videoseg.max_side)
-        rec.update(n_frames=len(frames), frame_size=list(frames.shape[1:3]), frames=names); clock.lap('read')
-        fr = filter_video(class_scores(model, frames, batch_size=cfg.batch_size).numpy(), c, cfg.filter)
+        scores, size = score_frames(model, src, cfg, clock)
+        rec.update(n_frames=len(scores), frame_size=list(size), frames=frame_names(src, len(scores)))
+        fr = filter_video(scores, c, cfg.filter)
         rec.update(scores=np.round(fr.scores, 4), relevant=fr.relevant, intervals=fr.intervals, n_kept=fr.n_kept)
-        clock.lap('scores')
-        if not fr.intervals: rec.update(status='irrelevant', message=f'no relevant interval: {fr.reason}')
-        else:
-            kept, q, scale = _relevant_attention(model, c, frames, fr.intervals, cfg)
-            if scale <= 0: rec['notes'].append('attention of the query class is zero (or negative) on every relevant '
-                                               'frame')
-            clock.lap('attention')
-            _segment_intervals(frames, names, fr.intervals, q, scale, paths, cfg, rec, clock)
-            _save_attention(paths['attention'], q, kept, scale); clock.lap('write')
-            n_iv = len(fr.intervals)
-            rec.update(status='labelled', message=f'{fr.n_kept} of {len(frames)} frames in {n_iv} relevant interval(s)')
-    except Exception as e: _record_error(rec, e)
+        if not fr.intervals:
+            rec.update(status='irrelevant', message=f'no relevant interval: {fr.reason}'); return rec, False
+        if _store_attention(model, c, src, fr.intervals, paths, cfg, clock) <= 0:
+            rec['notes'].append('attention of the query class is zero (or negative) on every relevant frame')
+        return rec, True
+    except Exception as e: _record_error(rec, e); return rec, False
+
+# %% ../nbs/05a_label.ipynb #5eb2956c
+def _finish(paths: dict, rec: dict) -> dict:
+    "Add the total seconds to a record and write its JSON, last: it marks the video done."
     rec['seconds'] = round(sum(rec['timings'].values()), 4)
-    atomic_write_json(paths['json'], rec)                                 # last: marks the video done
+    atomic_write_json(paths['json'], rec)
     return rec
+
+def _cut(src: VideoSource, out, cfg: LabelConfig, rec: dict) -> dict:
+    "The graph-cut part of §3.2 on a video `_attend` kept: masks window by window, then (last) its JSON."
+    paths = video_paths(out, src.name)
+    try:
+        _segment_windows(src, paths, cfg, rec, _Clock(rec['timings']))
+        n, n_iv = f"{rec['n_kept']} of {rec['n_frames']}", len(rec['intervals'])
+        rec.update(status='labelled', message=f'{n} frames in {n_iv} relevant interval(s)')
+    except Exception as e: _record_error(rec, e); paths['attention'].unlink(missing_ok=True)
+    return _finish(paths, rec)
+
+# %% ../nbs/05a_label.ipynb #95e65e0e
+def label_video(src: VideoSource, model, classes, out, cfg: LabelConfig | None = None) -> dict:
+    "§3.2 on one video, its frames streamed: score, filter, attend, cut; masks, attention and (last) its JSON in `out`."
+    cfg = cfg or LabelConfig()
+    rec, cut = _attend(src, model, classes, out, cfg)
+    return _cut(src, out, cfg, rec) if cut else _finish(video_paths(out, src.name), rec)
 
 # %% ../nbs/05a_label.ipynb #978e9a94
 _WORKER = {}
 
-def _init_worker(checkpoint, threads=1):
-    "Start-up of a worker process: `threads` torch threads and the encoder loaded once."
+def _init_worker(checkpoint, threads=1, device='cpu'):
+    "Start-up of a worker process: `threads` torch threads and the encoder loaded once, on `device`."
     import torch
     torch.set_num_threads(threads)
     from wsvseg.encoder import load_encoder
-    _WORKER['model'], _WORKER['classes'] = load_encoder(checkpoint)
+    _WORKER['model'], _WORKER['classes'] = load_encoder(checkpoint, device)
 
 # %% ../nbs/05a_label.ipynb #2b9298a4
 def _work(src: VideoSource, out, cfg: LabelConfig) -> dict:
@@ -192,6 +321,8 @@ def _check_run_config(out, cfg: LabelConfig, checkpoint):
     p = out/'label_config.json'
     if not p.is_file(): atomic_write_json(p, want); return
     have = json.loads(p.read_text())
+    try: have['config'] = config_to_dict(config_from_dict(LabelConfig, have['config'], str(p)))   # new keys: defaults
+    except (KeyError, TypeError, ValueError): pass
     if have == want: return
     a, b = have['config'], want['config']
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
@@ -209,47 +340,78 @@ def _partition(videos, out, redo_errors: bool) -> tuple:
     return done, todo
 
 # %% ../nbs/05a_label.ipynb #d4e5f6a8
-def _label_here(todo, checkpoint, out, cfg: LabelConfig, log) -> dict:
+def _label_here(todo, checkpoint, out, cfg: LabelConfig, log, device: str = 'cpu') -> dict:
     "Label `todo` in this process: {name: brief}."
     from wsvseg.encoder import load_encoder
-    model, classes = load_encoder(checkpoint)
+    model, classes = load_encoder(checkpoint, device)
     now = {}
     for v in todo:
         now[v.name] = _brief(label_video(v, model, classes, out, cfg)); _log_video(log, v.name, now[v.name])
     return now
 
 # %% ../nbs/05a_label.ipynb #e5f6a7b9
-def _label_in_pool(todo, checkpoint, out, cfg: LabelConfig, workers: int, log) -> tuple:
+def _lost(e: Exception, what: str = 'worker process') -> dict:
+    "The summary entry of a video whose worker died: not done, a rerun retries it."
+    return dict(status='lost', message=f'{what} failed ({type(e).__name__}: {e}); not done, rerun to retry')
+
+def _label_in_pool(todo, checkpoint, out, cfg: LabelConfig, workers: int, log, device: str = 'cpu') -> tuple:
     "Label `todo` in `workers` spawned processes: ({name: brief}, {name: brief of a video whose worker died})."
     now, lost, ctx = {}, {}, mp.get_context('spawn')
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                             initargs=(str(checkpoint), 1)) as pool:
+                             initargs=(str(checkpoint), 1, device)) as pool:
         futs = {pool.submit(_work, v, out, cfg): v.name for v in todo}
         for f in as_completed(futs):
             name = futs[f]
             try: now[name] = _brief(f.result()); _log_video(log, name, now[name])
-            except Exception as e:          # the worker process died: the video is not done, a rerun retries it
-                lost[name] = dict(status='lost', message=f'worker process failed ({type(e).__name__}: {e}); '
-                                                         'not done, rerun to retry')
+            except Exception as e: lost[name] = _lost(e)      # the worker died: not done, a rerun retries it
     return now, lost
 
-# %% ../nbs/05a_label.ipynb #ad0e1a02
-def _ray_module():
-    "The `ray` module, or a `ValueError` that says how to install it."
-    try: import ray
-    except ImportError:
-        raise ValueError("engine 'ray' needs Ray, an optional extra: pip install 'wsvseg[ray]'") from None
-    return ray
+# %% ../nbs/05a_label.ipynb #2d4913b2
+_SPAWN = mp.get_context('spawn')
 
-def _start_ray(address: str | None = None, workers: int = 2):
-    "`ray`, connected: the instance this process started, else the cluster at `address`, else a new local one."
-    import os
-    ray = _ray_module()
-    if not ray.is_initialized():
-        local = address is None and not os.environ.get('RAY_ADDRESS')
-        ray.init(address=address, include_dashboard=False, logging_level='WARNING',
-                 **(dict(num_cpus=max(1, workers)) if local else {}))
-    return ray
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    "torch on `n` threads inside the block (None: as it is), as many as before after it."
+    import torch
+    before = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)
+
+def _collect(busy: dict, done, now: dict, lost: dict, log):
+    "Move the finished cuts `done` (futures of `busy` {future: name}) into `now`, or into `lost` if a worker died."
+    for f in done:
+        name = busy.pop(f)
+        try: now[name] = _brief(f.result()); _log_video(log, name, now[name])
+        except Exception as e: lost[name] = _lost(e)
+
+# %% ../nbs/05a_label.ipynb #8e630b9e
+def _label_split(todo, checkpoint, out, cfg: LabelConfig, workers: int, device: str, log) -> tuple:
+    "Label `todo` with the encoder here on `device` and the graph cuts in `workers` CPU processes: (now, lost)."
+    from wsvseg.encoder import load_encoder
+    model, classes = load_encoder(checkpoint, device)
+    now, lost, busy = {}, {}, {}
+    with _torch_threads(1 if device == 'cpu' else None), ProcessPoolExecutor(workers, mp_context=_SPAWN) as pool:
+        for k, v in enumerate(todo):
+            rec, cut = _attend(v, model, classes, out, cfg)
+            if not cut:
+                now[v.name] = _brief(_finish(video_paths(out, v.name), rec)); _log_video(log, v.name, now[v.name])
+                continue
+            try: busy[pool.submit(_cut, v, out, cfg, rec)] = v.name
+            except BrokenExecutor as e: lost.update({u.name: _lost(e) for u in todo[k:]}); break
+            if len(busy) >= 2 * workers: _collect(busy, wait(busy, return_when=FIRST_COMPLETED).done, now, lost, log)
+        _collect(busy, wait(busy).done, now, lost, log)
+    return now, lost
+
+# %% ../nbs/05a_label.ipynb #38066687
+def _label_device(device: str = 'auto') -> str:
+    "The torch device of labelling's encoder: 'auto' is the GPU when torch sees one, else the CPU."
+    return plan_device(device).device
+
+def _use_split(split: bool | None, device: str, engine: str) -> bool:
+    "Whether the encoder runs here and the graph cuts in worker processes: as asked, or (None) on a GPU."
+    if split and engine != 'process': raise ValueError("split labelling runs on engine 'process', not on Ray")
+    return (device.startswith('cuda') and engine == 'process') if split is None else bool(split)
 
 # %% ../nbs/05a_label.ipynb #ad0e1a04
 def _ray_work(checkpoint: str, src: VideoSource, out, cfg: LabelConfig) -> dict:
@@ -260,7 +422,7 @@ def _ray_work(checkpoint: str, src: VideoSource, out, cfg: LabelConfig) -> dict:
 # %% ../nbs/05a_label.ipynb #ad0e1a06
 def _label_on_ray(todo, checkpoint, out, cfg: LabelConfig, workers: int, address, log) -> tuple:
     "Label `todo` as Ray tasks of one CPU: ({name: brief}, {name: brief of a video whose task died})."
-    ray = _start_ray(address, workers)
+    ray = start_ray(address, workers)
     task = ray.remote(num_cpus=1, max_retries=0)(_ray_work)
     refs = {task.remote(str(checkpoint), v, out, cfg): v.name for v in todo}
     now, lost, left = {}, {}, list(refs)
@@ -276,7 +438,8 @@ def _label_on_ray(todo, checkpoint, out, cfg: LabelConfig, workers: int, address
     return now, lost
 
 # %% ../nbs/05a_label.ipynb #f6a7b8ca
-def _shard_summary(shard, mine, done, now, lost, wall, workers, engine: str = 'process') -> dict:
+def _shard_summary(shard, mine, done, now, lost, wall, workers, engine: str = 'process', split: bool = False,
+                   device: str = 'cpu') -> dict:
     "What one call of `label_videos` did: counts by status, per-video status and message, throughput."
     per = {**done, **now, **lost}
     counts = {s: sum(1 for r in per.values() if r['status'] == s) for s in ('labelled', 'irrelevant', 'error', 'lost')}
@@ -284,16 +447,35 @@ def _shard_summary(shard, mine, done, now, lost, wall, workers, engine: str = 'p
     return dict(shard=f'{shard[0]}/{shard[1]}', videos=len(mine), labelled_now=len(now), skipped=len(done),
                 counts=counts, frames_now=frames, wall_s=round(wall, 3),
                 frames_per_s=round(frames / wall, 3) if wall > 0 and frames else None, workers=workers,
-                engine=engine, problems={k: r['message'] for k, r in per.items() if r['status'] in ('error', 'lost')},
+                engine=engine, split=split, device=device,
+                problems={k: r['message'] for k, r in per.items() if r['status'] in ('error', 'lost')},
                 per_video={k: per[k] for k in sorted(per)})
 
 # %% ../nbs/05a_label.ipynb #33c4e216
+def _dispatch(todo, checkpoint, out, cfg: LabelConfig, workers: int, engine: str, address, device: str, split: bool,
+              log) -> tuple:
+    "Label `todo` with the engine asked for: ({name: brief}, {name: lost})."
+    if not todo: return {}, {}
+    if engine == 'ray': return _label_on_ray(todo, checkpoint, out, cfg, workers, address, log)
+    if split: return _label_split(todo, checkpoint, out, cfg, max(1, min(workers, len(todo))), device, log)
+    if workers <= 1 or len(todo) == 1: return _label_here(todo, checkpoint, out, cfg, log, device), {}
+    return _label_in_pool(todo, checkpoint, out, cfg, workers, log, device)
+
+def _how(engine: str, workers: int, device: str, split: bool) -> str:
+    "How a call labels, for its log."
+    if engine == 'ray': return 'as Ray tasks'
+    if split: return f'with the encoder here on {device}, graph cuts in {workers} worker(s)'
+    return f'with {workers} worker(s), the encoder on {device}'
+
+# %% ../nbs/05a_label.ipynb #c9273f94
 def label_videos(videos, checkpoint, run, cfg: LabelConfig | None = None, workers: int = 2, shard=(0, 1),
-                 redo_errors: bool = False, log=None, engine: str = 'process', address: str | None = None) -> dict:
+                 redo_errors: bool = False, log=None, engine: str = 'process', address: str | None = None,
+                 device: str = 'cpu', split: bool | None = None) -> dict:
     "Label the `videos` ([VideoSource]) of `shard` (i, n) into `run`/videoseg, skipping videos done: the summary."
     cfg, log = cfg or LabelConfig(), log or (lambda s: None)
     if engine not in ('process', 'ray'): raise ValueError(f"engine must be 'process' or 'ray', not {engine!r}")
-    if engine == 'ray': _ray_module()                                     # missing: say so before any work
+    device = _label_device(device); split = _use_split(split, device, engine)
+    if engine == 'ray': ray_module()                                     # missing: say so before any work
     run = run if isinstance(run, RunDir) else RunDir(run)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file(): raise DataError(f'{checkpoint}: encoder checkpoint not found')
@@ -302,13 +484,11 @@ def label_videos(videos, checkpoint, run, cfg: LabelConfig | None = None, worker
     i, n = parse_shard(shard)
     mine = shard_videos(videos, (i, n))
     done, todo = _partition(mine, out, redo_errors)
-    how = 'as Ray tasks' if engine == 'ray' else f'with {workers} worker(s)'
-    log(f'shard {i}/{n}: {len(mine)} videos, {len(done)} done already, {len(todo)} to label {how}')
-    now, lost, t0 = {}, {}, time.perf_counter()
-    if todo and engine == 'ray': now, lost = _label_on_ray(todo, checkpoint, out, cfg, workers, address, log)
-    elif todo and (workers <= 1 or len(todo) == 1): now = _label_here(todo, checkpoint, out, cfg, log)
-    elif todo: now, lost = _label_in_pool(todo, checkpoint, out, cfg, workers, log)
-    summary = _shard_summary((i, n), mine, done, now, lost, time.perf_counter() - t0, workers, engine)
+    log(f'shard {i}/{n}: {len(mine)} videos, {len(done)} done already, {len(todo)} to label '
+        f'{_how(engine, workers, device, split)}')
+    t0 = time.perf_counter()
+    now, lost = _dispatch(todo, checkpoint, out, cfg, workers, engine, address, device, split, log)
+    summary = _shard_summary((i, n), mine, done, now, lost, time.perf_counter() - t0, workers, engine, split, device)
     atomic_write_json(out/'shards'/f'{i}-of-{n}.json', summary)
     return summary
 
@@ -377,7 +557,8 @@ def _predictions(out, src: VideoSource, rec: dict, att, variants, cfg: LabelConf
         frames, _ = read_frames(src, cfg.videoseg.max_side)
         for v in variants[1:]:
             vcfg = replace(cfg.videoseg, **{_TERM_OFF[v]: False})
-            for a, b in rec['intervals']: preds[v][a:b] = segment_video(frames[a:b], att[a:b], vcfg).masks
+            for a, b in relevant_windows(rec['intervals'], cfg.max_frames):
+                preds[v][a:b] = segment_video(frames[a:b], att[a:b], vcfg).masks
     return preds
 
 # %% ../nbs/05a_label.ipynb #d8e9fa66
@@ -428,7 +609,35 @@ def _unscorable(rec, src: VideoSource) -> str:
     return '' if src.mask_paths else 'no ground truth'
 
 # %% ../nbs/05a_label.ipynb #445f2241
-def evaluate_labels(run, videos, ablations: bool = True, thresholds=None, log=None, attention_at=None) -> dict:
+def _one_thread_then(init=None, initargs=()):
+    "Start-up of a process of `in_processes`: OpenCV on one thread (torch is not used), then `init(*initargs)`."
+    import cv2
+    cv2.setNumThreads(1)
+    if init is not None: init(*initargs)
+
+def in_processes(fn, items, workers: int = 1, init=None, initargs=()):
+    "`fn(x)` for each of `items`, in order, as they come: in `workers` spawned processes when more than one."
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        if init is not None: init(*initargs)
+        yield from map(fn, items); return
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=mp.get_context('spawn'),
+                             initializer=_one_thread_then, initargs=(init, initargs)) as pool:
+        yield from pool.map(fn, items)
+
+_EVALUATION = {}
+
+def _set_evaluation(out, variants, cfg: LabelConfig): _EVALUATION.update(out=out, variants=variants, cfg=cfg)
+
+def _video_predictions(item) -> dict:
+    "`_predictions` of one (source, record), with the run of this process (`_set_evaluation`)."
+    src, rec = item
+    out, shape = _EVALUATION['out'], (rec['n_frames'], *rec['frame_size'])
+    att = _stored_attention(out, src.name, shape) if _kept(rec).any() else np.zeros(shape, np.float32)
+    return _predictions(out, src, rec, att, _EVALUATION['variants'], _EVALUATION['cfg'])
+
+def evaluate_labels(run, videos, ablations: bool = True, thresholds=None, log=None, attention_at=None,
+                    workers: int = 1) -> dict:
     "Score `run`/videoseg's masks of `videos` (Table 4) beside thresholded attention (at `attention_at`) and ablations."
     run = run if isinstance(run, RunDir) else RunDir(run, create=False)
     out, log = run.root/'videoseg', log or (lambda s: None)
@@ -436,19 +645,23 @@ def evaluate_labels(run, videos, ablations: bool = True, thresholds=None, log=No
     variants = ['full energy'] + (list(_TERM_OFF) if ablations else [])
     att_keys = [(norm, th) for norm in ('frame', 'video') for th in (thresholds or EvalConfig().attention_thresholds)]
     sc = {p: {**{v: VideoIoU() for v in variants}, **{k: VideoIoU() for k in att_keys}} for p in _PROTOCOLS}
-    filt, scored, skipped = dict(absent=0, absent_rejected=0, present=0, present_kept=0), [], {}
+    filt, items, skipped = dict(absent=0, absent_rejected=0, present=0, present_kept=0), [], {}
     for src in videos:
         rec = read_record(out, src.name)
-        if _unscorable(rec, src): skipped[src.name] = _unscorable(rec, src); continue
+        if _unscorable(rec, src): skipped[src.name] = _unscorable(rec, src)
+        else: items.append((src, rec))
+    preds = in_processes(_video_predictions, items, workers if ablations else 1, _set_evaluation, (out, variants, cfg))
+    for (src, rec), pred in zip(items, preds):           # the ablations' cuts in `workers` processes, scored here
         T, kept, gts = rec['n_frames'], _kept(rec), {t: _gt_mask(src, t) for t in sorted(src.mask_paths)}
         present = _present(src, T)
         if present is None: present = np.array([t in gts and gts[t].any() for t in range(T)])
         _count_filter(filt, present, kept)
         shape = (T, *rec['frame_size'])
         att = _stored_attention(out, src.name, shape) if kept.any() else np.zeros(shape, np.float32)
-        _score_video(sc, src, _predictions(out, src, rec, att, variants, cfg), att, kept, present, gts, att_keys)
-        scored.append(src.name); log(f'{src.name}: scored')
-    res = dict(n_videos=len(scored), videos=scored, skipped=skipped,
+        _score_video(sc, src, pred, att, kept, present, gts, att_keys)
+        log(f'{src.name}: scored')
+    _EVALUATION.clear()
+    res = dict(n_videos=len(items), videos=[s.name for s, _ in items], skipped=skipped,
                protocols={p: _protocol_result(sc[p], variants, att_keys, (attention_at or {}).get(p))
                           for p in _PROTOCOLS},
                filter=_filter_rates(filt, cfg.filter), config=config_to_dict(cfg))
@@ -506,20 +719,31 @@ def _calibration_videos(out, videos, max_side) -> list:
 _ATTENTION_GRID = tuple(((lo, hi), norm) for lo in (0.05, 0.1, 0.2, 0.3) for hi in (0.9, 0.95)
                         for norm in ('video', 'frame'))
 
-def calibrate_attention(run, videos, grid=None, log=None) -> list:
+_CALIBRATION = {}
+
+def _load_calibration(out, videos, max_side, max_frames):
+    _CALIBRATION.update(data=_calibration_videos(out, videos, max_side), max_frames=max_frames)
+
+def _calibration_score(vcfg) -> float:
+    "Class-average IoU of the graph cut with `vcfg` on this process's calibration videos (`_load_calibration`)."
+    s = VideoIoU()
+    for src, rec, frames, att, gts in _CALIBRATION['data']:
+        pred = np.zeros(frames.shape[:3], np.uint8)
+        for a, b in relevant_windows(rec['intervals'], _CALIBRATION['max_frames']):
+            pred[a:b] = segment_video(frames[a:b], att[a:b], vcfg).masks
+        for t, g in gts.items(): s.add(src.name, src.label, t, _fit(pred[t], g.shape), g)
+    return round(s.class_average(), 4)
+
+def calibrate_attention(run, videos, grid=None, log=None, workers: int = 1) -> list:
     "Rank calibrations ((lo, hi), norm) of attention by class-average IoU on `videos` of a run: [(score, range, norm)]."
     run = run if isinstance(run, RunDir) else RunDir(run, create=False)
     out, log = run.root/'videoseg', log or (lambda m: None)
-    base = _run_label_config(out)
-    data, ranked = _calibration_videos(out, videos, base.videoseg.max_side), []
-    for rng, norm in grid or _ATTENTION_GRID:
-        vcfg, s = replace(base.videoseg, attention_range=tuple(rng), attention_norm=norm), VideoIoU()
-        for src, rec, frames, att, gts in data:
-            pred = np.zeros(frames.shape[:3], np.uint8)
-            for a, b in rec['intervals']: pred[a:b] = segment_video(frames[a:b], att[a:b], vcfg).masks
-            for t, g in gts.items(): s.add(src.name, src.label, t, _fit(pred[t], g.shape), g)
-        ranked.append((round(s.class_average(), 4), tuple(rng), norm))
-        log(f'{rng} {norm}: {ranked[-1][0]}')
+    base, grid, ranked = _run_label_config(out), list(grid or _ATTENTION_GRID), []
+    vcfgs = [replace(base.videoseg, attention_range=tuple(rng), attention_norm=norm) for rng, norm in grid]
+    load = (out, list(videos), base.videoseg.max_side, base.max_frames)
+    for (rng, norm), s in zip(grid, in_processes(_calibration_score, vcfgs, workers, _load_calibration, load)):
+        ranked.append((s, tuple(rng), norm)); log(f'{rng} {norm}: {s}')
+    _CALIBRATION.clear()
     return sorted(ranked, key=lambda r: -r[0])
 
 # %% ../nbs/05a_label.ipynb #a6b7f9d8
@@ -547,15 +771,16 @@ def _log_report(res: dict, log):
 def _scored(v) -> bool: return v is not None and not math.isnan(v)   # None: stored NaN
 
 def label_world_report(world, checkpoint, run, n_tune: int | None = None, workers: int = 2, grid=None,
-                       cfg: LabelConfig | None = None, log=print, engine: str = 'process', address=None) -> dict:
+                       cfg: LabelConfig | None = None, log=print, engine: str = 'process', address=None,
+                       device: str = 'cpu', split: bool | None = None) -> dict:
     "Calibrate attention on the world's first `n_tune` videos, label the others with the best, score them: metrics."
     cfg = cfg or LabelConfig()
     n_tune = cfg.n_tune if n_tune is None else n_tune
     tune, test = (lambda o: (o[:n_tune], o[n_tune:]))(_world_order(list_videos(world, 'davis')[1]))
     run = run if isinstance(run, RunDir) else RunDir(run)
-    how = dict(workers=workers, engine=engine, address=address)
+    how = dict(workers=workers, engine=engine, address=address, device=device, split=split)
     tuned = label_videos(tune, checkpoint, run.root/'tune', cfg, **how)
-    ranked = [r for r in calibrate_attention(run.root/'tune', tune, grid) if not math.isnan(r[0])]
+    ranked = [r for r in calibrate_attention(run.root/'tune', tune, grid, workers=workers) if not math.isnan(r[0])]
     if ranked: log(f'calibration on {len(tune)} tuning videos ({tune[0].name} .. {tune[-1].name}): best {ranked[0]}')
     else:   # e.g. an encoder so weak that the filter keeps no tuning frame: the default calibration, and say so
         vs = cfg.videoseg
@@ -565,7 +790,7 @@ def label_world_report(world, checkpoint, run, n_tune: int | None = None, worker
     tres = evaluate_labels(run.root/'tune', tune, ablations=False)       # attention's threshold: from the tuning videos
     best = {p: x['rows']['attention (best threshold)'] for p, x in tres['protocols'].items()}
     at = {p: (r['normalised_per'], r['threshold']) for p, r in best.items() if _scored(r['class_average'])}
-    res = evaluate_labels(run, test, attention_at=at)
+    res = evaluate_labels(run, test, attention_at=at, workers=workers)
     res.update(tuning_videos=[s.name for s in tune], calibration=ranked, calibrated=bool(ranked),
                label_summary=dict(counts=lab['counts'], frames_per_s=lab['frames_per_s']),
                failed={**{f'tune/{k}': v for k, v in tuned['problems'].items()}, **lab['problems']})

@@ -183,7 +183,8 @@ def label_folder(videos, checkpoint, run: RunDir, cfg: LabelConfig, compute: Com
     kind, srcs = list_videos(videos, kind)
     log(f'{videos}: {len(srcs)} videos ({kind})')
     s = label_videos(srcs, checkpoint, run, cfg, workers=compute.workers, shard=compute.shard,
-                     redo_errors=redo_errors, log=log, engine=compute.engine, address=compute.address)
+                     redo_errors=redo_errors, log=log, engine=compute.engine, address=compute.address,
+                     device=compute.device, split=compute.split)
     c = s['counts']
     log(f"shard {s['shard']}: {c['labelled']} labelled, {c['irrelevant']} without relevant frames, "
         f"{c['error']} errors, {c['lost']} lost; {s['labelled_now']} now, {s['skipped']} done before; "
@@ -198,7 +199,8 @@ def stage_videoseg(run: RunDir, cfg: PipelineConfig) -> dict:
     world, root = cfg.inputs.videos == 'world', videos_root(run, cfg)
     if world: m = label_world_report(root, ckpt, run.root, n_tune=cfg.label.n_tune, workers=cfg.compute.workers,
                                      cfg=cfg.label, log=log_line, engine=cfg.compute.engine,
-                                     address=cfg.compute.address)
+                                     address=cfg.compute.address, device=cfg.compute.device,
+                                     split=cfg.compute.split)
     else: m = label_folder(root, ckpt, run, cfg.label, cfg.compute, cfg.inputs.video_kind)
     import matplotlib; matplotlib.use('Agg')
     done = [s for s in list_videos(root, 'davis' if world else cfg.inputs.video_kind)[1]
