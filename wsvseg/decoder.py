@@ -485,7 +485,7 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
             loss = lambda net, x, a, t: segmentation_loss(decoder_forward(net, encoder, x, a), t)
             view = _DecoderView(examples, att, cfg)
             history = fit(model, opt, view, loss, plan, cfg.epochs, cfg.batch_size, start, end, history, cfg.seed,
-                          num_workers, save, stage, show, epoch_lines(plan, progress), load_threads=1)
+                          num_workers, save, stage, show, epoch_lines(plan, progress))
         history = {'train_loss': [], 'epoch_seconds': [], **history}
         if end >= cfg.epochs and plan.is_main and (start < end or not final.exists()):
             save_decoder(final, model, None, cfg.epochs, cfg, options, classes, history)

@@ -14,7 +14,7 @@ from .data import DataError
 
 # %% auto #0
 __all__ = ['unwrap', 'WeightsError', 'load_torch_file', 'write_checkpoint', 'read_checkpoint', 'check_resume', 'restore',
-           'device_plan', 'stop_epoch', 'show_progress', 'epoch_lines', 'run_epoch', 'FetchedWith', 'Memo', 'fit']
+           'device_plan', 'stop_epoch', 'show_progress', 'epoch_lines', 'run_epoch', 'Memo', 'fit']
 
 # %% ../nbs/02a_train.ipynb #4a961792
 def unwrap(model):
@@ -120,20 +120,6 @@ def run_epoch(loader, batch_loss, opt, plan: DevicePlan, desc: str, show: bool) 
     if plan.distributed: dist.all_reduce(tot)
     return float(tot[0] / tot[1].clamp(min=1))
 
-# %% ../nbs/02a_train.ipynb #53da63d6
-class FetchedWith:
-    "A loader whose batches are put together with `threads` torch threads, the training's own number restored after."
-    def __init__(self, loader, threads: int = 1): self.loader, self.threads = loader, threads
-    def __len__(self): return len(self.loader)
-    def __iter__(self):
-        it = iter(self.loader)
-        while True:
-            n = torch.get_num_threads(); torch.set_num_threads(self.threads)
-            try: batch = next(it)
-            except StopIteration: return
-            finally: torch.set_num_threads(n)
-            yield batch
-
 # %% ../nbs/02a_train.ipynb #416de1bc
 def _nbytes(v) -> int:
     "Bytes held by an array, a tensor, or a tuple/list of them."
@@ -163,7 +149,7 @@ class Memo:
 # %% ../nbs/02a_train.ipynb #35a135fb
 def fit(model, opt, data, batch_loss, plan: DevicePlan, epochs: int, batch_size: int, start: int = 0,
         end: int | None = None, history: dict | None = None, seed: int = 0, num_workers: int = 0, save=None,
-        desc: str = 'train', show: bool = False, lines: bool = False, load_threads: int | None = None) -> dict:
+        desc: str = 'train', show: bool = False, lines: bool = False) -> dict:
     "Train `model` on dataset `data` for epochs start+1..end (DDP under torchrun), saving after each; the history."
     import torch.distributed as dist
     history = {'train_loss': [], 'epoch_seconds': [], **(history or {})}
@@ -175,7 +161,6 @@ def fit(model, opt, data, batch_loss, plan: DevicePlan, epochs: int, batch_size:
     sampler = torch.utils.data.DistributedSampler(data, plan.world_size, plan.rank, shuffle=True, seed=seed)
     loader = torch.utils.data.DataLoader(data, batch_size=math.ceil(batch_size / plan.world_size), sampler=sampler,
                                          num_workers=num_workers, pin_memory=cuda)
-    if load_threads and not num_workers: loader = FetchedWith(loader, load_threads)
     for epoch in range(start, end):
         t0 = time.time()
         sampler.set_epoch(epoch)
