@@ -101,14 +101,15 @@ def segmentation_result(conf: SegConfusion, names) -> dict:
 # %% ../nbs/07_segment.ipynb #b6c7ff99
 def evaluate_segmentation(encoder, decoder, images: ImageSet, cfg: SegmentConfig | None = None, size: int | None = None,
                           known_labels: bool = False, progress: bool = False) -> dict:
-    "{'miou', 'iou', 'pixel_accuracy', 'images_per_s'} of §3.4 on `images` (`known_labels`: **Y**'s classes)."
+    "{'miou', 'iou', 'pixel_accuracy', 'images_per_s', 'encoder_kept'} of §3.4 on `images` (`known_labels`: **Y**'s)."
     from tqdm.auto import tqdm
-    conf, t0 = SegConfusion(images.vocab.C + 1), time.perf_counter()
+    conf, t0, w, h0 = SegConfusion(images.vocab.C + 1), time.perf_counter(), weights_digest(encoder), _VIEWS.hits
     for i in tqdm(range(len(images)), desc='segment', disable=not progress, leave=False):
         cls = np.flatnonzero(images.Y[i] > 0.5) if known_labels else None
-        conf.add(segment_image(encoder, decoder, images.image(i), cfg, cls, size), images.label(i), images.ids[i])
-    speed = len(images) / max(1e-9, time.perf_counter() - t0)
-    return {**segmentation_result(conf, list(images.vocab.names)), 'images_per_s': speed}
+        conf.add(segment_image(encoder, decoder, images.image(i), cfg, cls, size, w), images.label(i), images.ids[i])
+    speed = len(images) / max(1e-9, time.perf_counter() - t0)     # encoder_kept: images whose f_enc part was kept
+    return {**segmentation_result(conf, list(images.vocab.names)), 'images_per_s': speed,
+            'encoder_kept': _VIEWS.hits - h0}
 
 # %% ../nbs/07_segment.ipynb #e9fa22cc
 def attention_baseline(encoder, images: ImageSet, cfg: SegmentConfig | None = None, thresholds=None,
@@ -128,11 +129,11 @@ def pseudo_labels(encoder, decoder, images: ImageSet, cfg: SegmentConfig | None 
                   out=None, progress: bool = False) -> list:
     "The model's label map of each image restricted to its known labels (**Y**), kept in / read from `out` if given."
     from tqdm.auto import tqdm
-    maps = []
+    maps, w = [], weights_digest(encoder)
     for i in tqdm(range(len(images)), desc='pseudo-labels', disable=not progress, leave=False):
         p = Path(out)/f'{images.ids[i]}.png' if out is not None else None
         if p is not None and p.is_file(): maps.append(load_label_png(p)); continue
-        lab = segment_image(encoder, decoder, images.image(i), cfg, np.flatnonzero(images.Y[i] > 0.5), size)
+        lab = segment_image(encoder, decoder, images.image(i), cfg, np.flatnonzero(images.Y[i] > 0.5), size, w)
         if p is not None: save_label_png(p, lab)
         maps.append(lab)
     return maps
