@@ -707,19 +707,42 @@ class _Stopwatch:
         self.t0 = t
 
 # %% ../nbs/05_videoseg.ipynb #6e2c0f4b
-def segment_video(frames, attention, cfg: VideoSegConfig | None = None, keep_details: bool = False) -> VideoSegResult:
+def _kept_step(memo: dict | None, key: tuple, notes: list, fn):
+    "`fn()`, or the result `memo` keeps under `key` with the notes it made then (`memo` None: always `fn()`)."
+    if memo is None: return fn()
+    if key not in memo:
+        n0 = len(notes)
+        out = fn()
+        memo[key] = (out, notes[n0:])
+        return out
+    out, made = memo[key]
+    notes.extend(made)
+    return out
+
+def segment_video(frames, attention, cfg: VideoSegConfig | None = None, keep_details: bool = False,
+                  memo: dict | None = None) -> VideoSegResult:
     "§3.2 on one video: frames (T, H, W, 3) and attention (T, h, w) → (T, H, W) uint8 masks minimising Eq. 3."
     cfg, notes, sw = cfg or VideoSegConfig(), [], _Stopwatch()
-    fr, att, size = prepare_video(frames, attention, cfg, notes)
+    c = cfg    # each step's key: the settings it reads (and those of the steps it uses), so `memo` is safe to share
+    kp = ('prepare', c.max_side, c.use_attention or c.use_appearance)        # attention is read for A or for C
+    fr, att, size = _kept_step(memo, kp, notes, lambda: prepare_video(frames, attention, cfg, notes))
     if fr is None: return VideoSegResult(np.zeros((0,) + size, np.uint8), {}, ['no frames: nothing to segment'])
+    if memo is not None: _check_settings(cfg)                                  # as prepare_video does, kept or not
     sw.lap('prepare')
-    labels = video_superpixels(fr, cfg, notes); sw.lap('superpixels')
-    flows, back = video_flows(fr, cfg, notes); sw.lap('flow')
-    stats = video_stats(labels, fr); sw.lap('stats')
+    ks = kp + ('superpixels', c.n_superpixels, c.slic_compactness, c.slic_iters, c.superpixel_scale)
+    labels = _kept_step(memo, ks, notes, lambda: video_superpixels(fr, cfg, notes)); sw.lap('superpixels')
+    kf = ('flow', c.max_side, c.flow, c.use_motion)
+    flows, back = _kept_step(memo, kf, notes, lambda: video_flows(fr, cfg, notes)); sw.lap('flow')
+    stats = _kept_step(memo, ks + ('stats',), notes, lambda: video_stats(labels, fr)); sw.lap('stats')
     A1, a_n = attention_unary(labels, att, cfg, notes); sw.lap('attention')
-    M1, inside = motion_unary(labels, motion_flows(fr, flows, back, cfg), cfg, notes); sw.lap('motion')
-    C1 = appearance_unary(stats['colour'], a_n, inside, cfg, notes); sw.lap('appearance')
-    i, j, w, n_s = video_graph(labels, flows, stats, cfg); sw.lap('graph')
+    km = ks + kf + ('motion', c.motion_step, c.boundary_lambda, c.motion_floor)
+    motion = lambda: motion_unary(labels, motion_flows(fr, flows, back, cfg), cfg, notes)
+    M1, inside = _kept_step(memo, km, notes, motion); sw.lap('motion')
+    kc = km + ('appearance', c.attention_norm, c.use_appearance, c.gmm_components, c.gmm_split)  # ã: norm, not range
+    C1 = _kept_step(memo, kc, notes, lambda: appearance_unary(stats['colour'], a_n, inside, cfg, notes))
+    sw.lap('appearance')
+    kg = ks + kf + ('graph', c.pairwise)
+    i, j, w, n_s = _kept_step(memo, kg, notes, lambda: video_graph(labels, flows, stats, cfg)); sw.lap('graph')
     lab, energy, C1 = cut_video(A1, M1, C1, stats['colour'], i, j, w, cfg, notes); sw.lap('cut')
     masks = paint_masks(lab, labels, size); sw.lap('masks')
     details = None
