@@ -11,20 +11,21 @@ import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'VOC', 'PHOTO_TEST_PHOTOS', 'PHOTO_TEST_BACKGROUNDS', 'PRESETS', 'STAGES', 'Vocab',
-           'InputsConfig', 'WorldConfig', 'EncoderConfig', 'FilterConfig', 'VideoSegConfig', 'LabelConfig',
-           'DecoderConfig', 'SegmentConfig', 'AdaptConfig', 'AblationConfig', 'CrawlConfig', 'EvalConfig',
-           'ComputeConfig', 'parse_shard', 'PipelineConfig', 'config_to_dict', 'field_types', 'config_from_dict',
-           'config_leaves', 'merge_settings', 'preset_config', 'config_diff', 'save_config', 'load_config',
-           'read_toml_config', 'field_notes', 'config_toml', 'seed_everything', 'DevicePlan', 'plan_device',
-           'init_distributed', 'has_gpu', 'ray_module', 'start_ray', 'atomic_path', 'atomic_write', 'to_jsonable',
-           'atomic_write_json', 'RunDir', 'log_line', 'run_stage', 'project_root', 'find_run']
+__all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'LR_SCHEDULES', 'VOC', 'PHOTO_TEST_PHOTOS', 'PHOTO_TEST_BACKGROUNDS', 'PRESETS',
+           'STAGES', 'Vocab', 'InputsConfig', 'WorldConfig', 'EncoderConfig', 'FilterConfig', 'VideoSegConfig',
+           'LabelConfig', 'DecoderConfig', 'SegmentConfig', 'AdaptConfig', 'AblationConfig', 'CrawlConfig',
+           'EvalConfig', 'ComputeConfig', 'parse_shard', 'PipelineConfig', 'config_to_dict', 'field_types',
+           'config_from_dict', 'config_leaves', 'merge_settings', 'preset_config', 'config_diff', 'save_config',
+           'load_config', 'read_toml_config', 'field_notes', 'config_toml', 'seed_everything', 'DevicePlan',
+           'plan_device', 'init_distributed', 'has_gpu', 'ray_module', 'start_ray', 'atomic_path', 'atomic_write',
+           'to_jsonable', 'atomic_write_json', 'RunDir', 'log_line', 'run_stage', 'project_root', 'find_run']
 
 # %% ../nbs/00_core.ipynb #7933f3d6
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
                'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
                'train', 'tvmonitor')
 IGNORE_INDEX = 255  # VOC label maps: 255 = void, ignored in training and scoring
+LR_SCHEDULES = ('constant', 'cosine')  # learning-rate schedules of `train.fit` (the paper's Adam: constant)
 
 _ALIASES = {'airplane': 'aeroplane', 'plane': 'aeroplane', 'bike': 'bicycle', 'motorbike': 'motorbike',
             'motorcycle': 'motorbike',
@@ -166,6 +167,7 @@ class EncoderConfig:
     pretrained: str | None = None     # §3.1's ImageNet weights: vgg16-397923af.pth, an EfficientNet .pth or 'package'
     frozen_stages: int = 0            # not given: backbone stages (one per stride) frozen from the input, with their BN
     lr: float = 1e-3                  # §5.1: Adam, learning rate 0.001
+    lr_schedule: str = 'constant'     # §5.1 gives none; 'cosine': the rate falls to 0 by a half cosine (not given)
     betas: tuple = (0.9, 0.999)       # §5.1: Adam's default hyper-parameters [16]
     adam_eps: float = 1e-8            # §5.1: Adam's default hyper-parameters [16]
     batch_size: int = 14              # §5.1: mini-batch of 14
@@ -176,6 +178,9 @@ class EncoderConfig:
     jitter: float = 0.1               # augmentation (not given): colour jitter strength
     turns: bool = False               # augmentation (not given): random quarter turns
     seed: int = 0                     # not given: random seed of initialisation, shuffling and augmentation
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f'lr_schedule {self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
 
 # %% ../nbs/00_core.ipynb #79d8395a
 @dataclass
@@ -228,6 +233,7 @@ class DecoderConfig:
     "The decoder f_dec of §3.3 (deconvolution + unpooling), trained by Eq. 6."
     inputs: str = 'attention+features'  # §3.3 feeds α^c; [12, 13] add class-specific encoder features; see 06_decoder
     lr: float = 1e-3                  # §5.1: Adam, learning rate 0.001
+    lr_schedule: str = 'constant'     # §5.1 gives none; 'cosine' as EncoderConfig's (domain adaptation follows it)
     betas: tuple = (0.9, 0.999)       # §5.1: Adam's default hyper-parameters [16]
     batch_size: int = 14              # §5.1: mini-batch of 14
     epochs: int = 20                  # not given
@@ -239,6 +245,9 @@ class DecoderConfig:
     zoom: float = 0.0                 # random zoom-in crops by up to 1 + this while training (not given)
     background_jitter: float = 0.0    # recolour the target's background on its own by this while training (not given)
     seed: int = 0                     # not given: random seed of initialisation, shuffling and augmentation
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f'lr_schedule {self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
 
 # %% ../nbs/00_core.ipynb #feddaa3f
 @dataclass
@@ -263,7 +272,7 @@ class AblationConfig:
     "Table 1 (§5.2.1) on a dataset with ground truth: which extra rows to train beside the pipeline's own."
     attention_only: bool = True       # Table 1: the decoder fed attention alone (no encoder features)
     ceiling: bool = True              # not in the paper: the same decoder trained on the images' ground-truth masks
-    gt_video: bool = True             # not in the paper: the decoder trained on ground-truth video masks (world only)
+    gt_video: bool = True             # not in the paper: the decoder on the kept frames' ground-truth masks (world)
 
 # %% ../nbs/00_core.ipynb #166d342e
 @dataclass

@@ -226,11 +226,16 @@ def _check_aspect(img, m, mask, fp):
                         '(a different aspect ratio)')
 
 # %% ../nbs/06_decoder.ipynb #244b2e72
-def video_examples(masks, frames, classes, size: int, limit: int | None = None) -> SegExamples:
-    "Eq. 6 examples from per-frame video masks and their frames and classes (`data.find_mask_folder`, `video_labels`)."
+def video_examples(masks, frames, classes, size: int, limit: int | None = None, like=None) -> SegExamples:
+    "Eq. 6 examples from per-frame video masks and their frames and classes; `like`: only the frames it has masks of."
     mroot, froot = find_mask_folder(masks), find_frame_folder(frames)
     vocab = Vocab(list(classes), VOC.aliases)
     pngs = sorted(mroot.rglob('*.png'))
+    if like is not None:                       # e.g. ground-truth masks of exactly the frames the labeller kept
+        lroot = find_mask_folder(like)
+        keep = {p.relative_to(lroot) for p in lroot.rglob('*.png')}
+        pngs = [p for p in pngs if p.relative_to(mroot) in keep]
+        if not pngs: raise DataError(f'{mroot}: no mask of the frames that {lroot} has masks of')
     if not pngs: raise DataError(f'{mroot}: no masks (<video>/<frame>.png) in the mask folder')
     labels, by_video, skipped = video_labels(mroot, froot, vocab), {}, set()
     for p in pngs[:limit]:
@@ -485,7 +490,7 @@ def train_decoder(examples: SegExamples, encoder, classes, run, cfg: DecoderConf
             loss = lambda net, x, a, t: segmentation_loss(decoder_forward(net, encoder, x, a), t)
             view = _DecoderView(examples, att, cfg)
             history = fit(model, opt, view, loss, plan, cfg.epochs, cfg.batch_size, start, end, history, cfg.seed,
-                          num_workers, save, stage, show, epoch_lines(plan, progress))
+                          num_workers, save, stage, show, epoch_lines(plan, progress), cfg.lr_schedule)
         history = {'train_loss': [], 'epoch_seconds': [], **history}
         if end >= cfg.epochs and plan.is_main and (start < end or not final.exists()):
             save_decoder(final, model, None, cfg.epochs, cfg, options, classes, history)

@@ -609,7 +609,7 @@ def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'au
         save = lambda epoch, h: save_checkpoint(out/'checkpoint.pt', model, opt, epoch, cfg, classes, h)
         loss = lambda net, x, y: classification_loss(net(x), y)
         history = fit(model, opt, view, loss, plan, cfg.epochs, cfg.batch_size, start, end, history, cfg.seed,
-                      num_workers, save, 'encoder', show, epoch_lines(plan, progress))
+                      num_workers, save, 'encoder', show, epoch_lines(plan, progress), cfg.lr_schedule)
         metrics, done = {}, start == end and (out/'encoder.pt').exists()
         if end >= cfg.epochs and done: metrics = load_checkpoint(out/'encoder.pt')['metrics']
         elif end >= cfg.epochs and plan.is_main:

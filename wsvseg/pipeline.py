@@ -237,18 +237,19 @@ def first_with_truth(images: ImageSet, n: int) -> ImageSet | None:
 # %% ../nbs/10_pipeline.ipynb #e506000d
 def train_decoder_on(masks, frames, encoder, run: RunDir, cfg: DecoderConfig, data=None,
                      compute: ComputeConfig | None = None, baseline: bool = True, thresholds=None,
-                     check_counts: bool = True, threshold_images: int = EvalConfig.threshold_images) -> dict:
-    "Train f_dec (§3.3, Eq. 6) on video `masks` with the frames and classes of `frames` into `run`/decoder."
+                     check_counts: bool = True, threshold_images: int = EvalConfig.threshold_images,
+                     like=None) -> dict:
+    "Train f_dec (§3.3, Eq. 6) on video `masks` (of the frames `like` has, if given) of `frames` into `run`/decoder."
     from wsvseg.decoder import video_examples, train_decoder, working_size
     from wsvseg.segment import evaluate_segmentation, attention_baseline
     compute = compute or ComputeConfig(); cpu_threads(compute)
     enc, classes, _, _ = load_models(encoder)
     S, t0 = working_size(enc, cfg.size), time.perf_counter()
-    ex = video_examples(masks, frames, classes, S)
+    ex = video_examples(masks, frames, classes, S, like=like)
     dec, hist = train_decoder(ex, enc, classes, run, cfg, device=compute.device, progress=compute.progress,
                               num_workers=compute.num_workers, encoder_path=encoder)
     secs = hist['epoch_seconds']
-    m = dict(masks=str(masks), frames=str(frames), encoder=str(encoder), n_examples=len(ex),
+    m = dict(masks=str(masks), frames=str(frames), encoder=str(encoder), n_examples=len(ex), like=like and str(like),
              foreground=ex.foreground_fraction(), n_videos=len({n.rsplit('/', 1)[0] for n in ex.names}), size=S,
              config=config_to_dict(cfg),
              train_loss=hist['train_loss'], epoch_seconds=secs, decoder=str(run.root/'decoder'/'decoder.pt'),
@@ -369,8 +370,8 @@ def _extra_rows(run: RunDir, cfg: PipelineConfig) -> dict:
                                           dict(cfg=replace(cfg.decoder, inputs='attention'), data=data, baseline=False))
     if a.ceiling: jobs[ROWS[4]] = ('ceiling', train_ceiling_on, (data, enc), dict(cfg=cfg.decoder))
     if a.gt_video and cfg.inputs.videos == 'world':   # a diagnostic: how much of the gap is the labeller's
-        jobs[ROWS[5]] = ('gt-video-masks', train_decoder_on, (world_root(run), frames, enc),
-                         dict(cfg=cfg.decoder, data=data, baseline=False))
+        jobs[ROWS[5]] = ('gt-video-masks', train_decoder_on, (world_root(run), frames, enc),   # the frames kept
+                         dict(cfg=cfg.decoder, data=data, baseline=False, like=masks))
     rows = {}
     for row, (folder, fn, args, kwargs) in jobs.items():
         sub = RunDir(here/folder)

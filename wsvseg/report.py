@@ -42,7 +42,7 @@ TABLE1_ROWS = {'thresholded attention': ('—', 'none (attention thresholded)', 
                'decoder (video masks)': ('video', 'video masks (§3.2)', 'N'),
                'decoder + DA': ('video', 'video masks (§3.2)', 'Y'),
                'ceiling (image GT masks)': ('—', 'ground truth of the training images', 'N'),
-               'decoder (GT video masks)': ('video', 'ground truth of the videos', 'N')}
+               'decoder (GT video masks)': ('video', 'ground truth of the kept frames', 'N')}
 
 def table1(rows: dict, inputs: dict) -> str:
     "Table 1's layout (§5.2.1): one row per variant with its video set, training masks, DA and mIoU (%)."

@@ -9,12 +9,13 @@ import contextlib, math, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
-from .core import DevicePlan, atomic_path, config_diff, init_distributed, plan_device
+from .core import LR_SCHEDULES, DevicePlan, atomic_path, config_diff, init_distributed, plan_device
 from .data import DataError
 
 # %% auto #0
 __all__ = ['unwrap', 'WeightsError', 'load_torch_file', 'write_checkpoint', 'read_checkpoint', 'check_resume', 'restore',
-           'device_plan', 'stop_epoch', 'show_progress', 'epoch_lines', 'run_epoch', 'Memo', 'fit']
+           'device_plan', 'stop_epoch', 'show_progress', 'epoch_lines', 'run_epoch', 'Memo', 'lr_factor', 'set_lr',
+           'fit']
 
 # %% ../nbs/02a_train.ipynb #4a961792
 def unwrap(model):
@@ -61,6 +62,8 @@ def read_checkpoint(path, fmt: str, what: str, required, hint: str = '') -> dict
 # %% ../nbs/02a_train.ipynb #1a8ed1e4
 def check_resume(path, stored: dict, want: dict, ignore=('epochs',)):
     "Refuse to resume from checkpoint `path` when its `config` (bar `ignore`) or other entries of `want` differ."
+    if want.get('config', {}).get('lr_schedule', 'constant') != 'constant':  # the rates depend on the epoch count
+        ignore = tuple(k for k in ignore if k != 'epochs')
     a, b = ({k: v for k, v in d.get('config', {}).items() if k not in ignore} for d in (stored, want))
     if diff := config_diff(a, b):
         keys = sorted({d.split(':')[0] for d in diff})
@@ -146,10 +149,23 @@ class Memo:
         while self.bytes > self.max_bytes: self.bytes -= self.items.pop(next(iter(self.items)))[1]
         return value
 
+# %% ../nbs/02a_train.ipynb #46c6b31e
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    "The learning rate's multiplier in epoch `epoch` (0-based) of `epochs`: 1 ('constant'), or a half cosine to 0."
+    if schedule == 'constant': return 1.0
+    if schedule == 'cosine': return 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs)))
+    raise ValueError(f'unknown learning-rate schedule {schedule!r}; known: {", ".join(LR_SCHEDULES)}')
+
+def set_lr(opt, schedule: str, epoch: int, epochs: int):
+    "Each parameter group's rate for epoch `epoch`: its first rate (kept as `initial_lr`) times `lr_factor`."
+    if opt is None or schedule == 'constant': return      # nothing written: the paper's Adam, as before
+    f = lr_factor(schedule, epoch, epochs)
+    for g in opt.param_groups: g['lr'] = g.setdefault('initial_lr', g['lr']) * f
+
 # %% ../nbs/02a_train.ipynb #35a135fb
 def fit(model, opt, data, batch_loss, plan: DevicePlan, epochs: int, batch_size: int, start: int = 0,
         end: int | None = None, history: dict | None = None, seed: int = 0, num_workers: int = 0, save=None,
-        desc: str = 'train', show: bool = False, lines: bool = False) -> dict:
+        desc: str = 'train', show: bool = False, lines: bool = False, schedule: str = 'constant') -> dict:
     "Train `model` on dataset `data` for epochs start+1..end (DDP under torchrun), saving after each; the history."
     import torch.distributed as dist
     history = {'train_loss': [], 'epoch_seconds': [], **(history or {})}
@@ -165,6 +181,7 @@ def fit(model, opt, data, batch_loss, plan: DevicePlan, epochs: int, batch_size:
         t0 = time.time()
         sampler.set_epoch(epoch)
         if hasattr(data, 'epoch'): data.epoch = epoch
+        set_lr(opt, schedule, epoch, epochs)
         net.train()
         loss = run_epoch(loader, lambda *b: batch_loss(net, *b), opt, plan, f'{desc} epoch {epoch + 1}/{epochs}', show)
         history['train_loss'].append(loss); history['epoch_seconds'].append(round(time.time() - t0, 3))
