@@ -18,11 +18,12 @@ from . import world as W
 
 # %% auto #0
 __all__ = ['ROWS', 'PIPELINE', 'STAGE_FOLDERS', 'world_root', 'images_root', 'videos_root', 'needs', 'mark_imagenet_parts',
-           'stage_world', 'reference_scores', 'stage_reference', 'cpu_threads', 'train_encoder_on', 'stage_encoder',
-           'encoder_scorer', 'crawl_on', 'stage_crawl', 'label_folder', 'stage_videoseg', 'load_models', 'test_images',
-           'first_with_truth', 'train_decoder_on', 'frames_root', 'stage_decoder', 'adapt_on', 'stage_adapt',
-           'segment_on', 'stage_segment', 'train_ceiling_on', 'stage_ablation', 'collect_results', 'stage_report',
-           'pipeline_stages', 'stage_reads', 'ConfigChanged', 'check_resume', 'discard_stage', 'run_pipeline']
+           'world_digest', 'library_versions', 'stage_world', 'reference_scores', 'stage_reference', 'cpu_threads',
+           'train_encoder_on', 'stage_encoder', 'encoder_scorer', 'crawl_on', 'stage_crawl', 'label_folder',
+           'stage_videoseg', 'load_models', 'test_images', 'first_with_truth', 'train_decoder_on', 'frames_root',
+           'stage_decoder', 'adapt_on', 'stage_adapt', 'segment_on', 'stage_segment', 'train_ceiling_on',
+           'stage_ablation', 'collect_results', 'stage_report', 'pipeline_stages', 'stage_reads', 'ConfigChanged',
+           'check_resume', 'discard_stage', 'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #70085506
 def world_root(run: RunDir) -> Path:
@@ -66,6 +67,24 @@ def _savefig(fig, path):
     with atomic_path(path) as tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip('.'), bbox_inches='tight')
     plt.close(fig)
 
+_DRAWN_BY = ('numpy', 'cv2', 'skimage', 'av', 'PIL', 'torch')     # what draws, codes and trains on the pixels
+
+def world_digest(root) -> str:
+    "SHA-256 of a world folder's files (names and bytes, in name order; `world.json`, which holds timings, left out)."
+    import hashlib
+    root, h = Path(root), hashlib.sha256()
+    for p in sorted(q for q in root.rglob('*') if q.is_file() and q.name != 'world.json'):
+        h.update(p.relative_to(root).as_posix().encode()); h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+def library_versions(names=_DRAWN_BY) -> dict:
+    "{module: version} of the libraries a run's numbers depend on (None: not installed)."
+    import importlib
+    def version(n):
+        try: return str(getattr(importlib.import_module(n), '__version__', '?'))
+        except ImportError: return None
+    return {n: version(n) for n in names}
+
 def stage_world(run: RunDir, cfg: PipelineConfig) -> dict:
     "Write the world of `cfg.world` into `world/data/` (resuming), and pictures of it into `world/`."
     w = cfg.world
@@ -76,7 +95,8 @@ def stage_world(run: RunDir, cfg: PipelineConfig) -> dict:
              run.stage('world')/'images.jpg')
     _savefig(W.show_video(list(W.generate_videos(w, 0, 3)), n_frames=6), run.stage('world')/'videos.jpg')
     return dict(seed=w.seed, kind=w.kind, classes=list(w.classes), counts=info['counts'], size=list(w.size),
-                write_s=info['seconds'], **({'parts': info['parts']} if 'parts' in info else {}))
+                write_s=info['seconds'], **({'parts': info['parts']} if 'parts' in info else {}),
+                digest=world_digest(world_root(run)), libraries=library_versions())
 
 # %% ../nbs/10_pipeline.ipynb #705484c6
 def _part_map(part_path, label):
