@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #1d5de7a9
 from __future__ import annotations
-import contextlib, dataclasses, json, os, random, re, tempfile, time, typing
+import contextlib, dataclasses, hashlib, json, os, random, re, tempfile, time, typing
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np
@@ -18,7 +18,8 @@ __all__ = ['VOC_CLASSES', 'IGNORE_INDEX', 'LR_SCHEDULES', 'VOC', 'PHOTO_TEST_PHO
            'config_from_dict', 'config_leaves', 'merge_settings', 'preset_config', 'config_diff', 'save_config',
            'load_config', 'read_toml_config', 'field_notes', 'config_toml', 'seed_everything', 'DevicePlan',
            'plan_device', 'init_distributed', 'has_gpu', 'ray_module', 'start_ray', 'atomic_path', 'atomic_write',
-           'to_jsonable', 'atomic_write_json', 'RunDir', 'log_line', 'run_stage', 'project_root', 'find_run']
+           'to_jsonable', 'atomic_write_json', 'file_digest', 'RunDir', 'log_line', 'run_stage', 'project_root',
+           'find_run']
 
 # %% ../nbs/00_core.ipynb #7933f3d6
 VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
@@ -648,6 +649,14 @@ def to_jsonable(o):
 def atomic_write_json(path, obj, indent=2):
     "Write `obj` (made JSON-able by `to_jsonable`) atomically."
     with atomic_write(path, 'w') as f: json.dump(to_jsonable(obj), f, indent=indent, sort_keys=False)
+
+# %% ../nbs/00_core.ipynb #4e2e926b
+def file_digest(path, chunk: int = 1 << 20) -> bytes:
+    "SHA-256 of a file's bytes, read in 1 MiB chunks (what a cache key or a world's digest holds of a file)."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while b := f.read(chunk): h.update(b)
+    return h.digest()
 
 # %% ../nbs/00_core.ipynb #4b3ca414
 STAGES = ('world', 'reference', 'encoder', 'crawl', 'videoseg', 'decoder', 'adapt', 'segment', 'ablation', 'report')

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from .core import (DecoderConfig, Vocab, VOC, RunDir, seed_everything, atomic_path, config_to_dict,
-                         config_from_dict, to_jsonable, IGNORE_INDEX)
+                         config_from_dict, to_jsonable, file_digest, IGNORE_INDEX)
 from .data import (DataError, ImageSet, load_image, load_label_png, find_mask_folder, find_frame_folder,
                          video_labels, read_record, VideoReader, VIDEO_SUFFIXES)
 from .train import (WeightsError, unwrap, write_checkpoint, read_checkpoint, check_resume, restore, device_plan,
@@ -376,13 +376,6 @@ class _DecoderView(torch.utils.data.Dataset):
         return augment_example(x, a, t, rng, c.flip, c.color_jitter, c.zoom, c.background_jitter)
 
 # %% ../nbs/06_decoder.ipynb #929453f4
-def _file_digest(path, chunk: int = 1 << 20) -> bytes:
-    "SHA-256 of a file's bytes, read in 1 MiB chunks."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while b := f.read(chunk): h.update(b)
-    return h.digest()
-
 def weights_digest(model) -> str:
     "SHA-256 of a model's weights and buffers (names and float32 values): what its outputs depend on."
     h = hashlib.sha256()
@@ -393,12 +386,12 @@ def weights_digest(model) -> str:
 def _examples_key(ex: SegExamples, encoder, encoder_path=None) -> str:
     "SHA-256 of what `ex`'s attention depends on: encoder file (or weights), image files (or images), classes, sizes."
     h = hashlib.sha256(b'wsvseg.attention/2')
-    h.update(_file_digest(encoder_path) if encoder_path is not None else weights_digest(encoder).encode())
+    h.update(file_digest(encoder_path) if encoder_path is not None else weights_digest(encoder).encode())
     files = {}
     for k in range(len(ex)):
         src = ex.sources[k] if ex.sources is not None else None
         if src is None: h.update(hashlib.sha256(ex.images[k].tobytes()).digest()); continue
-        if src not in files: files[src] = _file_digest(src)
+        if src not in files: files[src] = file_digest(src)
         h.update(files[src])
     h.update(np.ascontiguousarray(ex.classes).tobytes()); h.update(repr((ex.size, ex.targets.shape)).encode())
     return h.hexdigest()

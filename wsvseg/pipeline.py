@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from .core import (PipelineConfig, EncoderConfig, CrawlConfig, LabelConfig, DecoderConfig, SegmentConfig,
                          AdaptConfig, ComputeConfig, EvalConfig, RunDir, STAGES, atomic_path, atomic_write_json,
-                         config_diff, config_to_dict, load_config, log_line, run_stage, seed_everything, to_jsonable)
+                         config_diff, config_to_dict, file_digest, load_config, log_line, run_stage, seed_everything,
+                         to_jsonable)
 from .data import (DAVISDataset, ImageSet, VOCDataset, DataError, is_image_dataset, list_videos,
                          load_image_splits, load_label_png, read_record, save_label_png)
 from .evaluate import SegConfusion, VideoIoU, seg_table, video_table
@@ -74,7 +75,7 @@ def world_digest(root) -> str:
     import hashlib
     root, h = Path(root), hashlib.sha256()
     for p in sorted(q for q in root.rglob('*') if q.is_file() and q.name != 'world.json'):
-        h.update(p.relative_to(root).as_posix().encode()); h.update(hashlib.sha256(p.read_bytes()).digest())
+        h.update(p.relative_to(root).as_posix().encode()); h.update(file_digest(p))
     return h.hexdigest()
 
 def library_versions(names=_DRAWN_BY) -> dict:
