@@ -69,6 +69,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'wsvseg.core.WorldConfig.C': ('core.html#worldconfig.c', 'wsvseg/core.py'),
                              'wsvseg.core.WorldConfig.__post_init__': ('core.html#worldconfig.__post_init__', 'wsvseg/core.py'),
                              'wsvseg.core.WorldConfig.vocab': ('core.html#worldconfig.vocab', 'wsvseg/core.py'),
+                             'wsvseg.core._check_lr_schedule': ('core.html#_check_lr_schedule', 'wsvseg/core.py'),
                              'wsvseg.core._check_value': ('core.html#_check_value', 'wsvseg/core.py'),
                              'wsvseg.core._env_int': ('core.html#_env_int', 'wsvseg/core.py'),
                              'wsvseg.core._is_nbdev_project': ('core.html#_is_nbdev_project', 'wsvseg/core.py'),

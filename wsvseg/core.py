@@ -28,6 +28,11 @@ VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', '
 IGNORE_INDEX = 255  # VOC label maps: 255 = void, ignored in training and scoring
 LR_SCHEDULES = ('constant', 'cosine')  # learning-rate schedules of `train.fit` (the paper's Adam: constant)
 
+def _check_lr_schedule(cfg):
+    "The `lr_schedule` of an encoder or decoder configuration checked against `LR_SCHEDULES` when it is made."
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f'lr_schedule {cfg.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
+
 _ALIASES = {'airplane': 'aeroplane', 'plane': 'aeroplane', 'bike': 'bicycle', 'motorbike': 'motorbike',
             'motorcycle': 'motorbike',
             'mbk': 'motorbike', 'table': 'diningtable', 'dining table': 'diningtable', 'dining_table': 'diningtable',
@@ -179,9 +184,7 @@ class EncoderConfig:
     jitter: float = 0.1               # augmentation (not given): colour jitter strength
     turns: bool = False               # augmentation (not given): random quarter turns
     seed: int = 0                     # not given: random seed of initialisation, shuffling and augmentation
-    def __post_init__(self):
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f'lr_schedule {self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
+    def __post_init__(self): _check_lr_schedule(self)
 
 # %% ../nbs/00_core.ipynb #79d8395a
 @dataclass
@@ -246,9 +249,7 @@ class DecoderConfig:
     zoom: float = 0.0                 # random zoom-in crops by up to 1 + this while training (not given)
     background_jitter: float = 0.0    # recolour the target's background on its own by this while training (not given)
     seed: int = 0                     # not given: random seed of initialisation, shuffling and augmentation
-    def __post_init__(self):
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f'lr_schedule {self.lr_schedule!r}: expected one of {", ".join(LR_SCHEDULES)}')
+    def __post_init__(self): _check_lr_schedule(self)
 
 # %% ../nbs/00_core.ipynb #feddaa3f
 @dataclass
