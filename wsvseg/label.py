@@ -555,11 +555,10 @@ def _predictions(out, src: VideoSource, rec: dict, att, variants, cfg: LabelConf
     for t in np.flatnonzero(kept): preds['full energy'][t] = load_label_png(masks/f'{rec["frames"][t]}.png')
     if len(variants) > 1 and kept.any():
         frames, _ = read_frames(src, cfg.videoseg.max_side)
+        vcfgs = {v: replace(cfg.videoseg, **{_TERM_OFF[v]: False}) for v in variants[1:]}
         for a, b in relevant_windows(rec['intervals'], cfg.max_frames):
             memo = {}                              # the steps the ablations share in this window (`segment_video`)
-            for v in variants[1:]:
-                vcfg = replace(cfg.videoseg, **{_TERM_OFF[v]: False})
-                preds[v][a:b] = segment_video(frames[a:b], att[a:b], vcfg, memo=memo).masks
+            for v, vcfg in vcfgs.items(): preds[v][a:b] = segment_video(frames[a:b], att[a:b], vcfg, memo=memo).masks
     return preds
 
 # %% ../nbs/05a_label.ipynb #d8e9fa66
@@ -726,16 +725,17 @@ def _load_calibration(out, videos, max_side, max_frames, vcfgs):
     data = {d[0].name: d for d in _calibration_videos(out, videos, max_side)}
     _CALIBRATION.update(data=data, max_frames=max_frames, vcfgs=vcfgs)
 
-def _calibration_video(name: str) -> list:
-    "Per candidate, [(video, class, t, cut mask, ground truth)] of calibration video `name` (none if it has no data)."
-    if name not in _CALIBRATION['data']: return [[] for _ in _CALIBRATION['vcfgs']]
+def _calibration_video(name: str) -> tuple:
+    "([(video, class, t, ground truth)], per candidate [its cut mask of each]) of calibration video `name` (or empty)."
+    if name not in _CALIBRATION['data']: return [], [[] for _ in _CALIBRATION['vcfgs']]
     src, rec, frames, att, gts = _CALIBRATION['data'][name]
     preds = [np.zeros(frames.shape[:3], np.uint8) for _ in _CALIBRATION['vcfgs']]
     for a, b in relevant_windows(rec['intervals'], _CALIBRATION['max_frames']):
         memo = {}                                  # the steps the candidates share: computed once per window
         for pred, vcfg in zip(preds, _CALIBRATION['vcfgs']):
             pred[a:b] = segment_video(frames[a:b], att[a:b], vcfg, memo=memo).masks
-    return [[(src.name, src.label, t, _fit(p[t], g.shape), g) for t, g in gts.items()] for p in preds]
+    truth = [(src.name, src.label, t, g) for t, g in gts.items()]         # sent once, not once per candidate
+    return truth, [[_fit(p[t], g.shape) for t, g in gts.items()] for p in preds]
 
 def calibrate_attention(run, videos, grid=None, log=None, workers: int = 1) -> list:
     "Rank calibrations ((lo, hi), norm) of attention by class-average IoU on `videos` of a run: [(score, range, norm)]."
@@ -744,9 +744,10 @@ def calibrate_attention(run, videos, grid=None, log=None, workers: int = 1) -> l
     base, grid, videos = _run_label_config(out), list(grid or _ATTENTION_GRID), list(videos)
     vcfgs = [replace(base.videoseg, attention_range=tuple(rng), attention_norm=norm) for rng, norm in grid]
     load, scores = (out, videos, base.videoseg.max_side, base.max_frames, vcfgs), [VideoIoU() for _ in grid]
-    for per_candidate in in_processes(_calibration_video, [s.name for s in videos], workers, _load_calibration, load):
-        for s, rows in zip(scores, per_candidate):
-            for row in rows: s.add(*row)
+    for truth, per_candidate in in_processes(_calibration_video, [s.name for s in videos], workers, _load_calibration,
+                                             load):
+        for s, cuts in zip(scores, per_candidate):
+            for (video, cls, t, g), cut in zip(truth, cuts): s.add(video, cls, t, cut, g)
     _CALIBRATION.clear()
     ranked = [(round(s.class_average(), 4), tuple(rng), norm) for (rng, norm), s in zip(grid, scores)]
     for s, rng, norm in ranked: log(f'{rng} {norm}: {s}')
