@@ -25,12 +25,10 @@ AFTER = ('decoder', 'adapt', 'segment', 'ablation')    # the stages a decoder se
 LATER = ('decoder', 'segment', 'adapt', 'ablation', 'eval')    # the settings those stages read
 
 
-def seeds_config(src: Path, toml: Path | None):
-    "The run's configuration, or `toml`'s with its settings of the stages before the decoder checked against the run's."
+def seeds_config(src: Path, toml: Path):
+    "`toml`'s configuration, its settings of the stages before the decoder checked against the run's."
     from wsvseg.core import load_config, read_toml_config, config_diff
-    cfg = load_config(src/'config.json')
-    if toml is None: return cfg
-    new = read_toml_config(toml)
+    cfg, new = load_config(src/'config.json'), read_toml_config(toml)
     if bad := [d for d in config_diff(cfg, new) if d.split('.')[0] not in LATER + ('compute',)]:
         sys.exit(f'{toml}: differs from {src} before the decoder ({"; ".join(bad)}); run it with wsvseg-run instead')
     return new
@@ -40,9 +38,9 @@ def seed_run(src: Path, out: Path, seed: int, cfg=None) -> dict:
     "Table 1's rows ({row: mIoU}) of `src` rerun from its labelled videos with decoder seed `seed` (and `cfg`) in `out`."
     from wsvseg.core import RunDir, load_config
     from wsvseg.pipeline import run_pipeline
-    own = cfg is None
-    cfg = cfg or load_config(src/'config.json')
-    if own and seed == cfg.decoder.seed: return _rows(src)
+    if cfg is None:                                   # the run's own settings: its own seed is read, not rerun
+        cfg = load_config(src/'config.json')
+        if seed == cfg.decoder.seed: return _rows(src)
     out.mkdir(parents=True, exist_ok=True)
     if not (out/'world').exists(): (out/'world').symlink_to((src/'world').resolve(), target_is_directory=True)
     for stage in ('reference', 'encoder', 'videoseg', 'tune'):
@@ -77,9 +75,9 @@ if __name__ == '__main__':
     ap.add_argument('--config', type=Path, help='a TOML whose decoder/adapt/ablation settings the seeds run with')
     a = ap.parse_args()
     if not (a.run/'ablation'/'done.json').exists(): sys.exit(f'{a.run}: no finished run (make demo makes runs/demo)')
-    cfg = seeds_config(a.run, a.config)
+    cfg = seeds_config(a.run, a.config) if a.config else None
     t0, per_seed = time.perf_counter(), {}
-    for s in a.seeds: per_seed[s] = seed_run(a.run, a.out/f'seed-{s}', s, cfg if a.config else None)
+    for s in a.seeds: per_seed[s] = seed_run(a.run, a.out/f'seed-{s}', s, cfg)
     print(spread_table(per_seed))
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out/'seeds.json').write_text(json.dumps({'run': str(a.run), 'config': a.config and str(a.config),
