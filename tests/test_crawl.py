@@ -460,6 +460,34 @@ def test_the_crawl_command(spec, site, tmp_path):
     assert 'Traceback' not in r.stderr and time.time() - t < 60
 
 
+
+def test_the_crawl_command_retries_failed_results(spec, site, tmp_path):
+    "wsvseg-crawl leaves failed results alone on a rerun; --retry-failed fetches exactly those again, the rest not."
+    pytest.importorskip('wsvseg.crawl')
+    ck = _tiny_checkpoint(tmp_path/'enc.pt', spec.classes)
+    bin_ = Path(sys.executable).parent/'wsvseg-crawl'
+    args = [str(bin_), str(ck), '--run', str(tmp_path/'r'), '--source', site.template('search'), '--sleep-interval',
+            '0', '--max-sleep-interval', '0', '--sleep-requests', '0', '--min-duration', '0', '--socket-timeout', '2',
+            '--thumbnail-threshold', str(THRESHOLD), '--max-keyframes', str(MAX_KF), '--clip-seconds', str(CLIP)]
+    crawl = lambda *extra: subprocess.run(args + list(extra), capture_output=True, text=True, timeout=300)
+    r = crawl()
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stdout + r.stderr     # 1: some results failed
+    rows = _state_rows(spec, tmp_path/'r')
+    failed = {v.media for v in spec.videos for row in rows.get(v.name, []) if row['status'] == 'failed'}
+    reasons = {k: row['reason'] for k, rs in rows.items() for row in rs if row['status'] == 'failed'}
+    assert failed and {spec.video(k).kind for k in reasons} <= set(REASONS), reasons
+    clips = _clips(tmp_path/'r')
+    site.reset()
+    r = crawl()                                                        # a plain rerun: nothing is fetched again
+    assert r.returncode == 1 and not site.media_hits(), site.hits
+    site.reset()
+    r = crawl('--retry-failed')                                        # exactly the failed ones, from their step
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stdout + r.stderr
+    assert set(site.media_hits()) == failed, (site.media_hits(), failed)
+    again = _state_rows(spec, tmp_path/'r')                            # still broken: failed for the same reasons
+    assert {k: row['reason'] for k, rs in again.items() for row in rs if row['status'] == 'failed'} == reasons
+    assert _clips(tmp_path/'r') == clips
+
 def test_one_config_runs_crawl_label_decoder_segment(spec, site, tmp_path):
     "wsvseg-run with videos = 'crawl': the world's images, web clips from the site, every stage after them."
     pytest.importorskip('wsvseg.crawl')

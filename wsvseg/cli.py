@@ -181,12 +181,15 @@ def wsvseg_crawl(argv=None):
     p, dests = parser_for('crawl', wsvseg_crawl.__doc__)
     p.add_argument('checkpoint', help='encoder checkpoint: it scores thumbnails and key-frames (§5.1)')
     p.add_argument('--run', default='runs/crawl', help='run folder: writes RUN/crawl/{clips/<class>/, crawl.sqlite}')
+    p.add_argument('--retry-failed', action='store_true',
+                   help='retry results that failed before (download, key-frames, clips) from the step they failed in')
     a = p.parse_args(argv)
     def go():
         from wsvseg.pipeline import crawl_on
         from wsvseg.crawl import crawl_table
         cfg, run = config_for(a, dests), RunDir(a.run)
-        m = run_stage(run, 'crawl', crawl_on, a.checkpoint, run, cfg.crawl, cfg.compute, force=True)
+        m = run_stage(run, 'crawl', crawl_on, a.checkpoint, run, cfg.crawl, cfg.compute, retry_failed=a.retry_failed,
+                      force=True)
         print(crawl_table(m))
         return m
     return run_command('crawl', go)

@@ -182,13 +182,15 @@ def encoder_scorer(checkpoint, device: str = 'cpu') -> tuple:
     return (lambda frames: class_scores(enc, frames).numpy()), list(classes)
 
 # %% ../nbs/10_pipeline.ipynb #34dee01d
-def crawl_on(checkpoint, run: RunDir, cfg: CrawlConfig, compute: ComputeConfig | None = None, log=log_line) -> dict:
-    "§4 for the classes of `cfg` (default: every class of the encoder) into `run`/crawl, scored by the encoder."
+def crawl_on(checkpoint, run: RunDir, cfg: CrawlConfig, compute: ComputeConfig | None = None, log=log_line,
+             retry_failed: bool = False) -> dict:
+    "§4 for the classes of `cfg` (default: every class of the encoder) into `run`/crawl; `retry_failed`: failed again."
     from wsvseg.crawl import crawl
     compute = compute or ComputeConfig()
     score, classes = encoder_scorer(checkpoint)          # crawl checks `cfg.classes` against the encoder's
     return crawl(score, classes, run, cfg, shard=compute.shard, log=log, progress=compute.progress,
-                 engine=compute.engine, address=compute.address, checkpoint=checkpoint, workers=compute.workers)
+                 engine=compute.engine, address=compute.address, checkpoint=checkpoint, workers=compute.workers,
+                 retry_failed=retry_failed)
 
 def stage_crawl(run: RunDir, cfg: PipelineConfig) -> dict:
     "Stage 'crawl': web videos of every class into `crawl/clips/<class>/` for the labeller."
