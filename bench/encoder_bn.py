@@ -6,7 +6,8 @@ the network scores worse in eval mode than it trained. This prints, for each enc
 
 - `test`: test mAP and per-class AP as trained (what `wsvseg-train-encoder` reports);
 - `train split`: the same on the (un-augmented) training images: low too means the network is not what it trained;
-- `BN recomputed`: test mAP after the running statistics are recomputed (exact averages) on the plain training images.
+- `BN recomputed`: test mAP after the running statistics are recomputed (exact averages) on the plain training images,
+  as `EncoderConfig.precise_bn` does at the end of training.
 
 A gain in the last line points at the statistics; none, with a low `train split`, at a network still on a plateau.
 
@@ -23,16 +24,14 @@ def show(name: str, m: dict) -> str:
     return f'{name:>14}: mAP {m["mAP"]:.3f}  AP ' + ', '.join(f'{k} {v:.3f}' for k, v in m['AP'].items())
 
 
-@torch.no_grad()
-def recompute_bn(enc, images, size: int, batch: int = 50):
-    "Running statistics of every BatchNorm2d of `enc` set to their exact averages over `images` (an ImageSet)."
+def recompute_bn(enc, images, size: int, batch: int):
+    "`train.recompute_batchnorm` on `images` (an ImageSet), plain and resized as `EncoderConfig.precise_bn` does."
     from wsvseg.encoder import as_batch, resize_batch
-    for mod in enc.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d): mod.reset_running_stats(); mod.momentum = None
-    enc.train()
-    for i in range(0, len(images), batch):
-        enc(resize_batch(as_batch(np.stack([images.image(j) for j in range(i, min(len(images), i + batch))])), size))
-    return enc.eval()
+    from wsvseg.train import recompute_batchnorm
+    batches = (resize_batch(as_batch(np.stack([images.image(j) for j in range(i, min(len(images), i + batch))])), size)
+               for i in range(0, len(images), batch))
+    recompute_batchnorm(enc, batches)
+    return enc
 
 
 if __name__ == '__main__':
@@ -50,6 +49,7 @@ if __name__ == '__main__':
         print(path)
         print(show('test', evaluate_encoder(enc, splits['test'], attention=False)))
         print(show('train split', evaluate_encoder(enc, splits['train'], attention=False)))
-        size = int(load_checkpoint(path)['config']['image_size'])
-        recompute_bn(enc, splits['train'], size)
+        cfg = load_checkpoint(path)['config']
+        if cfg.get('precise_bn'): print('   (trained with precise_bn: its statistics were recomputed already)')
+        recompute_bn(enc, splits['train'], int(cfg['image_size']), int(cfg['batch_size']))
         print(show('BN recomputed', evaluate_encoder(enc, splits['test'], attention=False)))

@@ -178,6 +178,7 @@ class EncoderConfig:
     adam_eps: float = 1e-8            # §5.1: Adam's default hyper-parameters [16]
     batch_size: int = 14              # §5.1: mini-batch of 14
     epochs: int = 30                  # not given in the paper
+    precise_bn: bool = False          # not given (§3.1's VGG-16 has no BN): BN averages redone on plain train images
     image_size: int = 224             # not given; VGG-16's training size
     scales: tuple = (0.75, 1.0, 1.5)  # §3.2: attention at several input scales, max-pooled; the scales are not given
     min_keep: float = 0.85            # augmentation (not given): a random crop keeps this much of each side
@@ -348,7 +349,7 @@ class PipelineConfig:
 
 # %% ../nbs/00_core.ipynb #75aa0b89
 _WORLD = {'encoder': dict(backbone='small', width_div=8, batchnorm=True, image_size=160, epochs=30,
-                          scales=(1.0, 1.5, 2.0)),
+                          scales=(1.0, 1.5, 2.0), precise_bn=True),
           'decoder': dict(size=128, epochs=8), 'adapt': dict(epochs=4)}
 _PHOTO = {'world': dict(kind='photo', classes=('aeroplane', 'bird', 'bus', 'car', 'cow', 'dog', 'horse', 'sheep'),
                         static_classes=(), size=(192, 144), n_videos=40, body_size=(0.4, 0.75), p_image_distractor=0.5,

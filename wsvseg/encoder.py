@@ -19,7 +19,7 @@ from .core import (IGNORE_INDEX, EncoderConfig, EvalConfig, RunDir, seed_everyth
 from .data import DataError, ImageSet, load_image_splits
 from .photos import load_cutout
 from .train import (WeightsError, unwrap, load_torch_file, write_checkpoint, read_checkpoint, check_resume,
-                          restore, device_plan, stop_epoch, show_progress, epoch_lines, fit)
+                          restore, device_plan, stop_epoch, show_progress, epoch_lines, fit, recompute_batchnorm)
 from .evaluate import (mean_average_precision, f1_scores, instance_classes, object_attention_stats,
                              summarize_object_stats)
 
@@ -577,7 +577,8 @@ def _resume(path: Path, cfg: EncoderConfig, classes, model, opt) -> tuple:
     "(start epoch, history): from checkpoint `path` if it exists (same config and classes, or an error), else (0, {})."
     if not path.exists(): return 0, {}
     st = load_checkpoint(path)
-    check_resume(path, st, dict(config=config_to_dict(cfg), classes=list(classes)), ignore=('epochs', 'pretrained'))
+    check_resume(path, st, dict(config=config_to_dict(cfg), classes=list(classes)),
+                 ignore=('epochs', 'pretrained', 'precise_bn'))     # precise_bn acts after the last epoch
     return restore(st, model, opt, key='metrics')
 
 # %% ../nbs/03_encoder.ipynb #024c592d
@@ -588,6 +589,13 @@ def _run_metrics(model, splits, n_train, cfg, history, plan, evaluate, show) -> 
              train_seconds=round(sum(history['epoch_seconds']), 1), n_train=n_train, device=plan.kind,
              world_size=plan.world_size, config=config_to_dict(cfg))
     return to_jsonable(m)
+
+# %% ../nbs/03_encoder.ipynb #63b46e00
+def _precise_bn(model, train: ImageSet, cfg: EncoderConfig, plan) -> int:
+    "`EncoderConfig.precise_bn`: batch-norm averages recomputed on the plain (un-augmented) training images."
+    view = _TrainView(train, cfg.image_size, cfg.seed, train=False)
+    batches = (x for x, _ in torch.utils.data.DataLoader(view, batch_size=cfg.batch_size))
+    return recompute_batchnorm(model, batches, plan.device)
 
 # %% ../nbs/03_encoder.ipynb #ddf393a0
 def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'auto', until_epoch: int | None = None,
@@ -612,7 +620,9 @@ def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'au
                       num_workers, save, 'encoder', show, epoch_lines(plan, progress), cfg.lr_schedule)
         metrics, done = {}, start == end and (out/'encoder.pt').exists()
         if end >= cfg.epochs and done: metrics = load_checkpoint(out/'encoder.pt')['metrics']
-        elif end >= cfg.epochs and plan.is_main:
-            metrics = _run_metrics(model, splits, len(train), cfg, history, plan, evaluate, show)
-            save_checkpoint(out/'encoder.pt', model, None, cfg.epochs, cfg, classes, metrics)
+        elif end >= cfg.epochs:
+            if cfg.precise_bn: _precise_bn(model, train, cfg, plan)
+            if plan.is_main:
+                metrics = _run_metrics(model, splits, len(train), cfg, history, plan, evaluate, show)
+                save_checkpoint(out/'encoder.pt', model, None, cfg.epochs, cfg, classes, metrics)
         return model.eval(), metrics

@@ -15,7 +15,7 @@ from .data import DataError
 # %% auto #0
 __all__ = ['unwrap', 'WeightsError', 'load_torch_file', 'write_checkpoint', 'read_checkpoint', 'check_resume', 'restore',
            'device_plan', 'stop_epoch', 'show_progress', 'epoch_lines', 'run_epoch', 'Memo', 'lr_factor', 'set_lr',
-           'fit']
+           'fit', 'recompute_batchnorm']
 
 # %% ../nbs/02a_train.ipynb #4a961792
 def unwrap(model):
@@ -189,3 +189,19 @@ def fit(model, opt, data, batch_loss, plan: DevicePlan, epochs: int, batch_size:
         if lines: print(f'{desc} epoch {epoch + 1}/{epochs}: loss {loss:.4f}, {time.time() - t0:.1f} s', flush=True)
         if plan.distributed: dist.barrier()
     return history
+
+# %% ../nbs/02a_train.ipynb #efd70188
+@torch.no_grad()
+def recompute_batchnorm(model, batches, device='cpu') -> int:
+    "Precise BN: running statistics of each training batch-norm layer = averages over `batches`; images seen."
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    kept = [m.momentum for m in norms]
+    for m in norms: m.reset_running_stats(); m.momentum = None     # momentum None: a cumulative average
+    n = 0
+    if norms:
+        for x in batches:
+            model(x.to(device)); n += len(x)
+    for m, k in zip(norms, kept): m.momentum = k
+    model.eval()
+    return n
