@@ -626,7 +626,7 @@ class _RayCrawl:
         self.phases.sec.update(out['seconds'])
         if out['error']:
             phase = (_STEPS.get(out['status']) or _STEPS[r['status']])[0]
-            msg = f"Ray task failed ({out['error']}); rerun with --retry-failed to retry"
+            msg = f"Ray task failed ({out['error']}); rerun with --retry-failed (retry_failed=True) to retry"
             self.state.fail(r['class'], r['id'], phase, 'task failed', msg)
             self.log(f"[crawl] {r['class']}/{r['id']}: {msg}")
 
