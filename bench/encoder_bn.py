@@ -7,7 +7,7 @@ the network scores worse in eval mode than it trained. This prints, for each enc
 - `test`: test mAP and per-class AP as trained (what `wsvseg-train-encoder` reports);
 - `train split`: the same on the (un-augmented) training images: low too means the network is not what it trained;
 - `BN recomputed`: test mAP after the running statistics are recomputed (exact averages) on the plain training images,
-  as `EncoderConfig.precise_bn` does at the end of training.
+  by `encoder.recompute_encoder_bn`, what `EncoderConfig.precise_bn` does at the end of training.
 
 A gain in the last line points at the statistics; none, with a low `train split`, at a network still on a plateau.
 
@@ -16,22 +16,11 @@ A gain in the last line points at the statistics; none, with a low `train split`
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
 
 def show(name: str, m: dict) -> str:
     return f'{name:>14}: mAP {m["mAP"]:.3f}  AP ' + ', '.join(f'{k} {v:.3f}' for k, v in m['AP'].items())
-
-
-def recompute_bn(enc, images, size: int, batch: int):
-    "`train.recompute_batchnorm` on `images` (an ImageSet), plain and resized as `EncoderConfig.precise_bn` does."
-    from wsvseg.encoder import as_batch, resize_batch
-    from wsvseg.train import recompute_batchnorm
-    batches = (resize_batch(as_batch(np.stack([images.image(j) for j in range(i, min(len(images), i + batch))])), size)
-               for i in range(0, len(images), batch))
-    recompute_batchnorm(enc, batches)
-    return enc
 
 
 if __name__ == '__main__':
@@ -42,14 +31,13 @@ if __name__ == '__main__':
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from wsvseg.data import load_image_splits
-    from wsvseg.encoder import evaluate_encoder, load_checkpoint, load_encoder
+    from wsvseg.encoder import evaluate_encoder, load_encoder, recompute_encoder_bn
     splits = load_image_splits(a.world)
     for path in a.encoders:
         enc, _ = load_encoder(path)
         print(path)
         print(show('test', evaluate_encoder(enc, splits['test'], attention=False)))
         print(show('train split', evaluate_encoder(enc, splits['train'], attention=False)))
-        cfg = load_checkpoint(path)['config']
-        if cfg.get('precise_bn'): print('   (trained with precise_bn: its statistics were recomputed already)')
-        recompute_bn(enc, splits['train'], int(cfg['image_size']), int(cfg['batch_size']))
+        if enc.cfg.precise_bn: print('   (trained with precise_bn: its statistics were recomputed already)')
+        recompute_encoder_bn(enc, splits['train'])
         print(show('BN recomputed', evaluate_encoder(enc, splits['test'], attention=False)))

@@ -31,7 +31,7 @@ __all__ = ['VGG16_LAYERS', 'VGG16_CONV_INDICES', 'VGG16_BN_CONV_INDICES', 'IMAGE
            'build_encoder', 'classification_loss', 'make_optimizer', 'as_batch', 'resize_batch', 'cutout_on_grey',
            'imagenet_topk', 'imagenet_features', 'imagenet_cam', 'imagenet_parts', 'class_activation_maps',
            'multiscale_attention', 'normalize_attention', 'class_scores', 'weak_crop_box', 'augment', 'save_checkpoint',
-           'load_checkpoint', 'load_encoder', 'evaluate_encoder', 'train_encoder']
+           'load_checkpoint', 'load_encoder', 'evaluate_encoder', 'recompute_encoder_bn', 'train_encoder']
 
 # %% ../nbs/03_encoder.ipynb #990dba6a
 VGG16_LAYERS = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512)  # cfg D, last M cut
@@ -591,11 +591,12 @@ def _run_metrics(model, splits, n_train, cfg, history, plan, evaluate, show) -> 
     return to_jsonable(m)
 
 # %% ../nbs/03_encoder.ipynb #63b46e00
-def _precise_bn(model, train: ImageSet, cfg: EncoderConfig, plan) -> int:
-    "`EncoderConfig.precise_bn`: batch-norm averages recomputed on the plain (un-augmented) training images."
+def recompute_encoder_bn(model, train: ImageSet, device='cpu') -> int:
+    "`EncoderConfig.precise_bn`: batch-norm averages recomputed on `train`'s plain (un-augmented) images; images seen."
+    cfg = unwrap(model).cfg
     view = _TrainView(train, cfg.image_size, cfg.seed, train=False)
     batches = (x for x, _ in torch.utils.data.DataLoader(view, batch_size=cfg.batch_size))
-    return recompute_batchnorm(model, batches, plan.device)
+    return recompute_batchnorm(model, batches, device)
 
 # %% ../nbs/03_encoder.ipynb #ddf393a0
 def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'auto', until_epoch: int | None = None,
@@ -621,7 +622,7 @@ def train_encoder(data, run, cfg: EncoderConfig | None = None, device: str = 'au
         metrics, done = {}, start == end and (out/'encoder.pt').exists()
         if end >= cfg.epochs and done: metrics = load_checkpoint(out/'encoder.pt')['metrics']
         elif end >= cfg.epochs:
-            if cfg.precise_bn: _precise_bn(model, train, cfg, plan)
+            if cfg.precise_bn: recompute_encoder_bn(model, train, plan.device)
             if plan.is_main:
                 metrics = _run_metrics(model, splits, len(train), cfg, history, plan, evaluate, show)
                 save_checkpoint(out/'encoder.pt', model, None, cfg.epochs, cfg, classes, metrics)
